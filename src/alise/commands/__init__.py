@@ -1,0 +1,1 @@
+"""One module per ``alise`` sub-command (discovered by :mod:`alise.cli`)."""

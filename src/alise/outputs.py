@@ -1,0 +1,113 @@
+"""Writing results safely: refuse to clobber, never leave a half-written file under its final name.
+
+Every command writes through these helpers: a file (or a directory) is written under a temporary
+name next to its destination, flushed to disk, and renamed in one step at the end. A crash or a
+SIGKILL at any moment leaves either the old state or the complete new one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from alise.errors import AliseError
+
+
+def check_output(path: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Validate an output path before any work starts.
+
+    Raises :class:`AliseError` if it exists (unless ``overwrite``) or its parent is not a
+    writable directory.
+    """
+    p = Path(path)
+    if p.exists() and not overwrite:
+        raise AliseError(f"output {p} already exists: choose another path or pass --overwrite")
+    parent = p.parent if str(p.parent) else Path(".")
+    probe = parent
+    while not probe.exists():  # the nearest existing ancestor must be writable
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        raise AliseError(f"cannot write output {p}: {probe} is not a writable directory")
+    return p
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_file(path: str | os.PathLike, mode: str = "wb") -> Iterator:
+    """Open a temporary file beside ``path``; on success fsync it and rename it onto ``path``."""
+    dest = Path(path)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    try:
+        with os.fdopen(fd, mode) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, dest)
+        _fsync_dir(dest.parent)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary *file path* beside ``path`` (for libraries that open files by name).
+
+    On success the file is fsynced and renamed onto ``path``; on failure it is removed.
+    """
+    dest = Path(path)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=dest.suffix or ".tmp", dir=dest.parent)
+    os.close(fd)
+    tmp_p = Path(tmp)
+    try:
+        yield tmp_p
+        with open(tmp_p, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp_p, dest)
+        _fsync_dir(dest.parent)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp_p.unlink()
+        raise
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
+    """Build a directory under a temporary name; on success move it to ``path`` in one rename.
+
+    With ``overwrite`` an existing ``path`` is replaced only once the new one is complete.
+    """
+    dest = Path(path)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
+    try:
+        yield tmp
+        if dest.exists():
+            if not overwrite:
+                raise AliseError(f"output {dest} already exists: choose another path or pass --overwrite")
+            old = dest.with_name(f".{dest.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(dest, old)
+            os.replace(tmp, dest)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, dest)
+        _fsync_dir(dest.parent)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
