@@ -105,3 +105,18 @@ def test_cli_help_lists_commands(capsys):
         main(["--help"])
     assert e.value.code == 0
     assert "COMMAND" in capsys.readouterr().out
+
+
+def test_outputs_get_umask_permissions(tmp_path):
+    import os
+    import stat
+
+    mask = os.umask(0o022)
+    try:
+        with atomic_dir(tmp_path / "d") as d:
+            with atomic_file(d / "f.bin") as f:
+                f.write(b"x")
+        assert stat.S_IMODE((tmp_path / "d").stat().st_mode) == 0o755
+        assert stat.S_IMODE((tmp_path / "d" / "f.bin").stat().st_mode) == 0o644
+    finally:
+        os.umask(mask)

@@ -35,6 +35,17 @@ def check_output(path: str | os.PathLike, overwrite: bool = False) -> Path:
     return p
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _public_mode(path: Path, directory: bool = False) -> None:
+    """mkstemp/mkdtemp create private (0600/0700) entries; give them the usual umask-based mode."""
+    os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
+
+
 def _fsync_dir(path: Path) -> None:
     with contextlib.suppress(OSError):
         fd = os.open(path, os.O_RDONLY)
@@ -50,6 +61,7 @@ def atomic_file(path: str | os.PathLike, mode: str = "wb") -> Iterator:
     dest = Path(path)
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    _public_mode(Path(tmp))
     try:
         with os.fdopen(fd, mode) as f:
             yield f
@@ -74,6 +86,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=dest.suffix or ".tmp", dir=dest.parent)
     os.close(fd)
     tmp_p = Path(tmp)
+    _public_mode(tmp_p)
     try:
         yield tmp_p
         with open(tmp_p, "rb+") as f:
@@ -95,6 +108,7 @@ def atomic_dir(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Pat
     dest = Path(path)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
+    _public_mode(tmp, directory=True)
     try:
         yield tmp
         if dest.exists():

@@ -1,0 +1,238 @@
+"""The ALISE model: encoder, decoder and latent projector, following the paper's figures ([P] §III, Fig. 1–3).
+
+    x (B, T, C, H, W) ──UNet per date──▶ (B, T, D, H, W) ──+PE(days)──▶ Transformer per pixel   [SSTE Ψ]
+                      ──temporal projector (n_q learned queries)──▶ Y (B, Q, D, H, W)          [Eq. 1]
+    Y ──decoder(target days)──▶ x̂ (B, T', C, H, W)                                             [Eq. 8–9]
+    Y ──latent projector──▶ Z (B, Q, d_emb, H, W)                                              [Fig. 12]
+
+Methods mirror the figure: :meth:`ALISE.sste`, :meth:`ALISE.encode`, :meth:`ALISE.decode`,
+:meth:`ALISE.project`, and :meth:`ALISE.pretrain_step` (Eq. 2, 5–7, 10–11). Inputs are the
+normalised reflectances of :mod:`alise.normalise` (``model.norm`` holds the statistics that belong
+to the model) and dates as days since 2014-03-03; ``valid_dates`` is True for real acquisitions.
+
+Padded dates never reach the UNet (only real frames are encoded, then scattered into zeros, so
+BatchNorm never sees padding, REFERENCE P4) and are masked as attention keys; the aligned output
+does not depend on padding, on the number of dates, or on the other samples of the batch (eval).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+import torch
+from einops import rearrange, repeat
+from torch import Tensor, nn
+
+from alise.batch import SITSBatch
+from alise.config import ALISEConfig
+from alise.errors import AliseError
+from alise.losses import cross_reconstruction_loss, covariance_loss, invariance_loss, reconstruction_loss
+from alise.nn import (CrossReconstructionDecoder, LatentProjector, SpatialSpectralEncoder, TemporalProjector,
+                      TemporalTransformer, date_encoding)
+from alise.normalise import NormStats
+
+
+def _n_params(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+class ALISE(nn.Module):
+    """ALISE encoder + pre-training heads, built from one :class:`ALISEConfig`.
+
+    Attributes:
+        config: the architecture (frozen dataclass).
+        norm: normalisation statistics that go with the weights (not a parameter).
+        unet, transformer, projector: the encoder (SSTE + temporal projector).
+        decoder: cross-reconstruction decoder; latent: latent projector.
+    """
+
+    def __init__(self, config: ALISEConfig = ALISEConfig(), norm: NormStats | None = None):
+        super().__init__()
+        self.config = config.validate()
+        self.norm = NormStats.paper() if norm is None else norm
+        if len(self.norm.bands) != config.in_channels:
+            raise AliseError(f"normalisation statistics have {len(self.norm.bands)} bands but the model "
+                             f"expects in_channels={config.in_channels}")
+        c = config
+        self.unet = SpatialSpectralEncoder(c)
+        self.transformer = TemporalTransformer(c)
+        self.projector = TemporalProjector(c.d_model, c.n_q, c.proj_heads, c.proj_d_k)
+        self.decoder = CrossReconstructionDecoder(c.d_model, c.in_channels, c.pe_base)
+        self.latent = LatentProjector(c.d_model, c.d_proj_hidden, c.d_emb)
+        self.channels_last = False
+
+    # ------------------------------------------------------------------ encoder
+    def set_channels_last(self, enabled: bool = True) -> "ALISE":
+        """Run the UNet in ``channels_last`` memory format (often faster on CPU); returns self."""
+        fmt = torch.channels_last if enabled else torch.contiguous_format
+        self.unet.to(memory_format=fmt)
+        self.channels_last = enabled
+        return self
+
+    def _check(self, x: Tensor, days: Tensor, valid_dates: Tensor) -> Tensor:
+        if x.dim() != 5:
+            raise AliseError(f"model input must be (B, T, C, H, W), got shape {tuple(x.shape)}")
+        b, t, c, h, w = x.shape
+        if c != self.config.in_channels:
+            raise AliseError(f"model expects {self.config.in_channels} bands ({', '.join(self.norm.bands)}), "
+                             f"input has {c}")
+        if tuple(days.shape) != (b, t) or tuple(valid_dates.shape) != (b, t):
+            raise AliseError(f"days {tuple(days.shape)} and valid_dates {tuple(valid_dates.shape)} must be (B, T) = {(b, t)}")
+        n = self.unet.n_down
+        if h % 2**n or w % 2**n or min(h, w) < 2 ** (n + 1):
+            raise AliseError(f"image size {h}×{w} not supported: H and W must be multiples of {2**n} "
+                             f"and at least {2 ** (n + 1)} pixels")
+        valid_dates = valid_dates.to(torch.bool)
+        if t == 0 or not bool(valid_dates.any(dim=1).all()):
+            raise AliseError("every series of the batch needs at least one valid (non-padded) date")
+        return valid_dates
+
+    def _sse(self, x: Tensor, valid_dates: Tensor) -> Tensor:
+        """UNet on the real frames only, scattered back into zeros: ``(B, T, C, H, W) → (B, T, D, H, W)``."""
+        b = x.shape[0]
+        frames = rearrange(x, "b t c h w -> (b t) c h w")
+        flat_valid = valid_dates.reshape(-1)
+        all_valid = bool(flat_valid.all())
+        if not all_valid:
+            idx = flat_valid.nonzero().squeeze(1)
+            frames = frames.index_select(0, idx)  # (N_valid, C, H, W)
+        if self.channels_last:
+            frames = frames.contiguous(memory_format=torch.channels_last)
+        f = self.unet(frames)  # (N_valid, D, H, W)
+        if not all_valid:
+            f = f.new_zeros((flat_valid.numel(), *f.shape[1:])).index_copy(0, idx, f)
+        return rearrange(f, "(b t) d h w -> b t d h w", b=b)
+
+    def _per_pixel(self, f: Tensor, days: Tensor, valid_dates: Tensor, chunk_pixels: int | None,
+                   fn: Callable[[Tensor, Tensor], Tensor]) -> Tensor:
+        """Add PE, then ``fn`` on every pixel's date sequence ``(n, T, D)``, in chunks of pixels → ``(B·H·W, ...)``."""
+        b, _, d, h, w = f.shape
+        f = f + date_encoding(days, d, self.config.pe_base)[..., None, None]  # PE broadcast over H, W
+        seq = rearrange(f, "b t d h w -> (b h w) t d")
+        valid = repeat(valid_dates, "b t -> (b hw) t", hw=h * w)
+        n = seq.shape[0]
+        if chunk_pixels is not None and chunk_pixels <= 0:
+            raise AliseError(f"chunk_pixels must be a positive number of pixels, got {chunk_pixels}")
+        step = n if chunk_pixels is None else chunk_pixels
+        if step >= n:
+            return fn(seq, valid)
+        # A loop over chunks of pixels (bounded memory), not over single pixels or dates.
+        return torch.cat([fn(seq[i:i + step], valid[i:i + step]) for i in range(0, n, step)])
+
+    def sste(self, x: Tensor, days: Tensor, valid_dates: Tensor, chunk_pixels: int | None = None) -> Tensor:
+        """Spatio-spectro-temporal encoder Ψ (U-BARN, [P] §III-A).
+
+        Args:
+            x: ``(B, T, C, H, W)`` normalised reflectance (values at padded dates are ignored).
+            days: ``(B, T)`` days since 2014-03-03.
+            valid_dates: ``(B, T)`` bool, True = real acquisition.
+            chunk_pixels: run the Transformer on at most this many pixel sequences at a time.
+
+        Returns:
+            ``(B, T, D, H, W)``; entries at padded dates are meaningless.
+        """
+        valid_dates = self._check(x, days, valid_dates)
+        b, _, _, h, w = x.shape
+        out = self._per_pixel(self._sse(x, valid_dates), days, valid_dates, chunk_pixels, self.transformer)
+        return rearrange(out, "(b h w) t d -> b t d h w", b=b, h=h, w=w)
+
+    def encode(self, x: Tensor, days: Tensor, valid_dates: Tensor, chunk_pixels: int | None = None) -> Tensor:
+        """Aligned representation Y = temporal projector(Ψ(x)) ([P] Eq. 1).
+
+        Args: as :meth:`sste`.
+
+        Returns:
+            ``(B, Q, D, H, W)`` float, independent of T, of padding and of the batch (eval mode).
+        """
+        valid_dates = self._check(x, days, valid_dates)
+        b, _, _, h, w = x.shape
+
+        def temporal(seq: Tensor, valid: Tensor) -> Tensor:  # (n, T, D) → (n, Q, D)
+            return self.projector(self.transformer(seq, valid), valid)
+
+        out = self._per_pixel(self._sse(x, valid_dates), days, valid_dates, chunk_pixels, temporal)
+        return rearrange(out, "(b h w) q d -> b q d h w", b=b, h=h, w=w)
+
+    # ------------------------------------------------------------------ heads
+    def decode(self, y: Tensor, days_target: Tensor) -> Tensor:
+        """Reflectances at any target dates from Y ([P] Eq. 8–9): ``y (B, Q, D, H, W)``, ``days_target (B, T')``
+        days since 2014-03-03 → ``(B, T', C, H, W)`` normalised reflectance (gap-filling)."""
+        return self.decoder(y, days_target)
+
+    def project(self, y: Tensor) -> Tensor:
+        """Latent projector π_w: ``(B, Q, D, H, W) → (B, Q, d_emb, H, W)``."""
+        return self.latent(y)
+
+    # ------------------------------------------------------------------ pre-training
+    def pretrain_step(self, view_a: SITSBatch, view_b: SITSBatch,
+                      gather: Callable[[Tensor], Tensor] | None = None) -> dict[str, Tensor]:
+        """Losses of one pre-training step ([P] Eq. 2, 5–7, 10–11).
+
+        Both views (each ``x (B, T_v, C, H, W)``) are encoded as one 2B batch; A is reconstructed
+        from Y^B at A's dates and B from Y^A (cross reconstruction only). The latent projector runs
+        only when ``w_inv`` or ``w_cov`` is > 0, once per view (its BatchNorm sees one view).
+
+        Args:
+            view_a, view_b: the two views of the same B series (same B, C, H, W).
+            gather: optional distributed hook for :func:`alise.losses.covariance_loss`.
+
+        Returns:
+            Scalars ``{"loss", "rec", "inv", "cov"}``; ``loss = w_inv·inv + w_cov·cov + w_rec·rec``.
+        """
+        cfg = self.config
+        b = view_a.x.shape[0]
+        both = _stack_views(view_a, view_b)
+        y = self.encode(both.x, both.days, both.valid_dates)  # (2B, Q, D, H, W)
+        y_a, y_b = y[:b], y[b:]
+        # Rows :B reconstruct A from Y^B, rows B: reconstruct B from Y^A (Eq. 10), in one call.
+        x_hat = self.decode(torch.cat([y_b, y_a]), both.days)
+        l_ab = reconstruction_loss(both.x[:b], x_hat[:b], both.valid_pixels[:b], both.valid_dates[:b])
+        l_ba = reconstruction_loss(both.x[b:], x_hat[b:], both.valid_pixels[b:], both.valid_dates[b:])
+        rec = cross_reconstruction_loss(l_ab, l_ba)
+        if cfg.w_inv > 0 or cfg.w_cov > 0:
+            z_a, z_b = self.project(y_a), self.project(y_b)
+            inv = invariance_loss(z_a, z_b)
+            cov = covariance_loss(z_a, gather) + covariance_loss(z_b, gather)  # Eq. 7
+        else:
+            inv = cov = rec.new_zeros(())
+        loss = cfg.w_inv * inv + cfg.w_cov * cov + cfg.w_rec * rec  # Eq. 2
+        return {"loss": loss, "rec": rec, "inv": inv, "cov": cov}
+
+    # ------------------------------------------------------------------ bookkeeping
+    def param_counts(self) -> dict[str, int]:
+        """Trainable parameter count of every block (REFERENCE §11 for the paper configuration)."""
+        counts = {"unet": _n_params(self.unet), "transformer": _n_params(self.transformer),
+                  "projector": _n_params(self.projector)}
+        counts["encoder_total"] = sum(counts.values())
+        counts["decoder"] = _n_params(self.decoder)
+        counts["latent_projector"] = _n_params(self.latent)
+        return counts
+
+    def encoder_modules(self) -> dict[str, nn.Module]:
+        """The blocks that make up the encoder (what downstream tasks fine-tune or freeze)."""
+        return {"unet": self.unet, "transformer": self.transformer, "projector": self.projector}
+
+    def save(self, directory: str | os.PathLike, overwrite: bool = False) -> None:
+        """Write ``directory/config.json`` + ``directory/model.safetensors`` atomically (see :mod:`alise.model_io`)."""
+        from alise.model_io import save
+
+        save(self, directory, overwrite=overwrite)
+
+
+def _stack_views(a: SITSBatch, b: SITSBatch) -> SITSBatch:
+    """Concatenate two view batches along B, right-padding the shorter one along T: ``x (2B, T_max, C, H, W)``."""
+    if a.x.shape[0] != b.x.shape[0] or a.x.shape[2:] != b.x.shape[2:]:
+        raise ValueError(f"views must share B, C, H, W: got {tuple(a.x.shape)} and {tuple(b.x.shape)}")
+    t = max(a.x.shape[1], b.x.shape[1])
+
+    def pad(v: Tensor) -> Tensor:  # right-pad dim 1 with zeros / False
+        extra = t - v.shape[1]
+        return v if extra == 0 else torch.cat([v, v.new_zeros((v.shape[0], extra, *v.shape[2:]))], dim=1)
+
+    return SITSBatch(
+        x=torch.cat([pad(a.x), pad(b.x)]),
+        days=torch.cat([pad(a.days), pad(b.days)]),
+        valid_dates=torch.cat([pad(a.valid_dates), pad(b.valid_dates)]),
+        valid_pixels=torch.cat([pad(a.valid_pixels), pad(b.valid_pixels)]),
+    )
