@@ -103,15 +103,15 @@ def malice_state_dict(tensors: dict[str, Tensor]) -> dict[str, Tensor]:
     return out
 
 
-def load_malice(tensors: dict[str, Tensor], norm: NormStats | None = None):
-    """Build ``ALISE(malice_config())`` and load the export's tensors into its encoder.
+def load_malice(tensors: dict[str, Tensor], norm: NormStats | None = None, config: ALISEConfig | None = None):
+    """Build ``ALISE(config or malice_config())`` and load the export's tensors into its encoder.
 
     The decoder and latent projector are not in the export and stay freshly initialised.
     Raises :class:`AliseError` if any encoder weight is missing or has the wrong shape.
     """
     from alise.model import ALISE
 
-    model = ALISE(malice_config(), norm=malice_norm() if norm is None else norm)
+    model = ALISE(config or malice_config(), norm=malice_norm() if norm is None else norm)
     state = malice_state_dict(tensors)
     own = model.state_dict()
     encoder_keys = {k for k in own if k.split(".")[0] in ("unet", "transformer", "projector")}

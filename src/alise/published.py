@@ -57,10 +57,7 @@ def import_onnx(path: str | Path, norm: NormStats | None = None):
 
     ``facts`` holds the source name, producer, opset, the date-encoding base and the variant.
     """
-    import torch
-
-    from alise.malice import malice_config, malice_norm, malice_state_dict
-    from alise.model import ALISE
+    from alise.malice import load_malice, malice_config
     from alise.onnx_import import read_onnx_encoder
 
     tensors, facts = read_onnx_encoder(path)
@@ -69,18 +66,7 @@ def import_onnx(path: str | Path, norm: NormStats | None = None):
         config = malice_config(**variant)
     except AliseError as e:
         raise AliseError(f"{Path(path).name}: unsupported variant {variant}: {e}") from None
-    model = ALISE(config, norm=malice_norm() if norm is None else norm)
-    state = malice_state_dict(tensors)
-    own = model.state_dict()
-    encoder_keys = {k for k in own if k.split(".")[0] in ("unet", "transformer", "projector")}
-    missing, extra = sorted(encoder_keys - state.keys()), sorted(state.keys() - encoder_keys)
-    if missing or extra:
-        raise AliseError(f"{Path(path).name}: weights do not match the inferred encoder (missing {missing[:3]}, unexpected {extra[:3]})")
-    bad = [k for k, v in state.items() if tuple(v.shape) != tuple(own[k].shape)]
-    if bad:
-        raise AliseError(f"{Path(path).name}: tensor {bad[0]} has shape {tuple(state[bad[0]].shape)}, expected {tuple(own[bad[0]].shape)}")
-    with torch.no_grad():
-        model.load_state_dict(state, strict=False)
+    model = load_malice(tensors, norm=norm, config=config)
     model.eval()
     facts = dict(facts, variant={k: (list(v) if isinstance(v, tuple) else v) for k, v in variant.items()})
     return model, facts
