@@ -1,0 +1,93 @@
+"""Fixtures for the data-layer tests: small copies of the real folder."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import rasterio
+import numpy as np
+
+#: The five clearest dates of worldcereal-flanders-2018 (dates.csv, clear fraction ≥ 0.994).
+CLEAR5 = ("2018-06-28", "2018-06-30", "2018-07-05", "2018-07-08", "2018-07-23")
+BANDS = ("B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B11", "B12")
+
+
+def write_tif(path: Path, data: np.ndarray, like: Path | None = None, **profile) -> Path:
+    """Write ``data (C, H, W)`` as a GeoTIFF; georeferencing copied from ``like`` unless given."""
+    data = np.asarray(data)
+    base = {"driver": "GTiff", "count": data.shape[0], "height": data.shape[1], "width": data.shape[2],
+            "dtype": data.dtype}
+    descriptions = profile.pop("descriptions", None)
+    tags = profile.pop("tags", None)
+    if like is not None:
+        with rasterio.open(like) as src:
+            base.update(crs=src.crs, transform=src.transform)
+    base.update(profile)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with rasterio.open(path, "w", **base) as dst:
+        dst.write(data)
+        if descriptions:
+            dst.descriptions = tuple(descriptions)
+        if tags:
+            dst.update_tags(**tags)
+    return path
+
+
+def read_tif(path: Path) -> np.ndarray:
+    with rasterio.open(path) as src:
+        return src.read()
+
+
+@pytest.fixture
+def make_site(flanders, tmp_path):
+    """``make_site(name, dates=CLEAR5)`` → a copy of a few real dates (s2, scl, labels, classes)."""
+
+    def make(name: str = "site", dates=CLEAR5, labels: bool = True) -> Path:
+        dest = tmp_path / name
+        for sub in ("s2", "scl"):
+            (dest / sub).mkdir(parents=True)
+            for d in dates:
+                shutil.copy(flanders / sub / f"{d}.tif", dest / sub / f"{d}.tif")
+        if labels:
+            shutil.copy(flanders / "labels.tif", dest / "labels.tif")
+            shutil.copy(flanders / "classes.csv", dest / "classes.csv")
+        return dest
+
+    return make
+
+
+@pytest.fixture
+def rewrite():
+    """``rewrite(site, date, fn, new_name=None, **profile)``: replace s2/DATE.tif by ``fn(data)``."""
+
+    def run(site: Path, date: str, fn, new_name: str | None = None, **profile) -> Path:
+        src = site / "s2" / f"{date}.tif"
+        with rasterio.open(src) as f:
+            data, desc = f.read(), f.descriptions
+        out = fn(data)
+        profile.setdefault("descriptions", desc if out.shape[0] == 10 else None)
+        profile.setdefault("nodata", 0)
+        tmp = site / f".{date}.tmp.tif"
+        write_tif(tmp, out, like=src, **profile)
+        src.unlink()
+        dest = site / "s2" / (new_name or f"{date}.tif")
+        tmp.rename(dest)
+        if new_name:  # keep the mask beside its image
+            (site / "scl" / f"{date}.tif").rename(site / "scl" / new_name)
+        return dest
+
+    return run
+
+
+@pytest.fixture(name="write_tif")
+def _write_tif_fixture():
+    """The :func:`write_tif` helper."""
+    return write_tif
+
+
+@pytest.fixture(name="read_tif")
+def _read_tif_fixture():
+    """The :func:`read_tif` helper."""
+    return read_tif
