@@ -1,0 +1,149 @@
+"""``alise change``: unsupervised change map between two SITS of the same place ([P] Eq. 12, Table IV)."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "change map between two series of one place: embedding distance (Eq. 12) or gap-filling baseline"
+DESCRIPTION = """\
+Encode two series of the same place (e.g. two years) with the frozen encoder and write the change
+score of every pixel, the mean squared difference of the two aligned embeddings over the
+n_q*d_model features ([P] Eq. 12), as a float32 GeoTIFF on the input grid. --method gf uses the
+gap-filling baseline instead (clear observations linearly interpolated on a 5-day day-of-year grid).
+
+A and B are two site folders; or one multi-year folder with --years Y1,Y2 (each year's dates);
+or one RotCrop sample (.pt) holding both years. With a change truth (--truth RASTER: 1 changed,
+0 unchanged, 255 excluded; or the folder's change/Y1_Y2.tif, or the RotCrop labels) the ROC-AUC
+goes to metrics.json and the ROC curve to roc.png, next to MAP.
+
+example:
+  alise change my-model site_000 --years 2018,2019 --out change.tif
+  alise change my-model site_2018 site_2019 --method gf --truth change.tif --out gf.tif
+"""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", metavar="MODEL", help="model directory")
+    p.add_argument("a", metavar="A", help="first series (folder), a multi-year folder with --years, or a RotCrop .pt")
+    p.add_argument("b", metavar="B", nargs="?", default=None, help="second series (folder)")
+    p.add_argument("--out", required=True, metavar="MAP", help="output GeoTIFF (float32 change score)")
+    p.add_argument("--method", default="alise", metavar="alise|gf", help="alise (Eq. 12, default) or gf")
+    p.add_argument("--years", default=None, metavar="Y1,Y2", help="compare these two years of the folder A")
+    p.add_argument("--truth", default=None, metavar="RASTER", help="change truth: 1 changed, 0 unchanged, 255 excluded")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    import sys
+    from pathlib import Path
+
+    import numpy as np
+
+    from alise.downstream.change import METHODS, alise_change_map, evaluate_change, gf_change_map
+    from alise.errors import AliseError
+    from alise.outputs import check_output
+
+    method = str(args.method).lower()
+    if method not in METHODS:
+        raise AliseError(f"unknown --method {args.method!r}: choose alise or gf")
+    years = _years(args.years)
+    if years is not None and args.b is not None:
+        raise AliseError("give either two series A B, or one folder A with --years Y1,Y2, not both")
+    out = Path(args.out)
+    check_output(out, args.overwrite)
+    metrics_path, roc_path = out.parent / "metrics.json", out.parent / "roc.png"
+    if args.truth is not None or years is not None or Path(args.a).suffix == ".pt":
+        check_output(metrics_path, args.overwrite)
+        check_output(roc_path, args.overwrite)
+    if args.truth is not None and not Path(args.truth).is_file():
+        raise AliseError(f"--truth {args.truth}: no such file")
+
+    from alise.model_io import load
+
+    model = load(args.model)
+    a, b, truth = _pair(args.a, args.b, years)
+    if not _same_grid(a.grid, b.grid):
+        raise AliseError(f"{a.path} and {b.path} are not on the same grid ({a.grid.describe()} vs "
+                         f"{b.grid.describe()}): resample one onto the other first")
+    if args.truth is not None:
+        truth = _read_truth(args.truth, a.grid)
+
+    from alise.downstream.features import SITSStore
+    from alise.downstream.reconstruct import write_geotiff
+
+    store = SITSStore([a, b], model.norm)
+    print(f"alise change: {method} on {a.name} ({a.n_dates} dates) vs {b.name} ({b.n_dates} dates)", file=sys.stderr)
+    s1, s2 = store.read(0), store.read(1)
+    score = alise_change_map(model, s1, s2) if method == "alise" else gf_change_map(s1, s2)
+    write_geotiff(out, score.astype(np.float32), a.grid, nodata=float("nan"),
+                  descriptions=[f"change score ({method})"], tags={"method": method, "a": a.name, "b": b.name})
+    if truth is not None:
+        m = evaluate_change(score, truth)
+        report = {"task": "change", "method": method, "model": str(args.model), "a": str(a.path), "b": str(b.path),
+                  "a_name": a.name, "b_name": b.name, "auc": m["auc"], **{k: v for k, v in m.items() if k != "auc"}}
+        from alise.outputs import atomic_file, atomic_path
+        from alise.plots import plot_roc
+
+        with atomic_file(metrics_path, "w") as f:
+            f.write(json.dumps(report, indent=2) + "\n")
+        with atomic_path(roc_path) as tmp:
+            plot_roc({method.upper() if method == "gf" else "ALISE": (m["fpr"], m["tpr"], m["auc"])}, tmp)
+        print(f"alise change: AUC {m['auc']:.4f} on {m['n_pixels']} pixels → {metrics_path}", file=sys.stderr)
+    print(f"alise change: wrote {out}", file=sys.stderr)
+    return 0
+
+
+def _years(text):
+    from alise.errors import AliseError
+
+    if text is None:
+        return None
+    parts = [t.strip() for t in str(text).split(",")]
+    if len(parts) != 2 or not all(p.isdigit() and len(p) == 4 for p in parts) or parts[0] == parts[1]:
+        raise AliseError(f"--years {text!r}: expected two different years, e.g. 2018,2019")
+    return int(parts[0]), int(parts[1])
+
+
+def _pair(a, b, years):
+    """(source A, source B, truth or None) from the command-line inputs."""
+    from pathlib import Path
+
+    from alise.data import open_source
+    from alise.data.rotcrop import is_rotcrop, open_rotcrop
+    from alise.errors import AliseError
+
+    if is_rotcrop(Path(a)):
+        if b is not None or years is not None:
+            raise AliseError(f"{a} is a RotCrop sample holding both years: give it alone")
+        pair = open_rotcrop(a)
+        return pair.a, pair.b, pair.truth
+    if years is not None:
+        y1, y2 = years
+        sa = open_source(a, start=f"{y1}-01-01", end=f"{y1}-12-31")
+        sb = open_source(a, start=f"{y2}-01-01", end=f"{y2}-12-31")
+        truth = sa.change_mask(y1, y2) if hasattr(sa, "change_mask") else None
+        return sa, sb, truth
+    if b is None:
+        raise AliseError("give two series A B, one multi-year folder with --years Y1,Y2, or one RotCrop .pt sample")
+    return open_source(a), open_source(b), None
+
+
+def _same_grid(g1, g2) -> bool:
+    if g1.transform is None or g2.transform is None:
+        return (g1.height, g1.width) == (g2.height, g2.width)
+    return g1.same_as(g2)
+
+
+def _read_truth(path, grid):
+    import numpy as np
+
+    from alise.data.folder import grid_of, open_raster
+    from alise.errors import AliseError
+
+    with open_raster(path, "change truth") as src:
+        g = grid_of(src)
+        t = src.read(1)
+    if (g.height, g.width) != (grid.height, grid.width) or (grid.transform is not None and not _same_grid(g, grid)):
+        raise AliseError(f"--truth {path}: grid {g.describe()} differs from the series' grid {grid.describe()}")
+    return np.asarray(t)

@@ -1,0 +1,35 @@
+"""Downstream tasks on ALISE embeddings ([P] §IV-B): segmentation probes, change detection, gap-filling.
+
+=============================== ================================================ ====================
+module                          what                                             paper
+=============================== ================================================ ====================
+:mod:`.heads`                   per-pixel linear head, query-major flattening    Fig. 5, Table II
+:mod:`.features`                frozen embeddings computed once, tiled encoding  §IV-B
+:mod:`.probe`                   LP / FT / FS training and evaluation             §IV-B-1, Tables II–III
+:mod:`.change`                  Eq. 12 distance, GF baseline, change truth, AUC  §IV-B-2, Table IV
+:mod:`.reconstruct`             decoder gap-filling, GeoTIFF outputs             Eq. 8–9
+=============================== ================================================ ====================
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+
+def open_inputs(paths: str | os.PathLike | Iterable[str | os.PathLike], *, start=None, end=None) -> list:
+    """Sources of every layout the downstream commands read: MultiSenGE roots (``labels/*.json``)
+    and the layouts of :func:`alise.data.open_sources` (site folders, PASTIS, cubes)."""
+    from alise.data import open_sources
+    from alise.data.multisenge import is_multisenge_root, open_multisenge
+
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    out = []
+    for p in map(Path, paths):
+        if is_multisenge_root(p):
+            out.extend(open_multisenge(p, start=start, end=end))
+        else:
+            out.extend(open_sources(p, start=start, end=end))
+    return out

@@ -1,0 +1,178 @@
+"""Frozen ALISE embeddings for the downstream tasks, computed once and cached ([P] §IV-B).
+
+In linear probing (ALISE^LP) and change detection the encoder is frozen: eval mode (BatchNorm
+running statistics, no dropout) and ``torch.inference_mode``. The embedding of a source never
+changes during head training, so it is computed **once** per source and kept in a cache (RAM, or
+``.npy`` memory maps under ``cache_dir`` for datasets larger than memory); the head then trains on
+the cache, which is orders of magnitude cheaper than re-encoding each epoch.
+
+Windows of any size are encoded: the U-Net needs sides that are multiples of ``2**n_down`` (8 in
+the paper), so windows are reflect-padded; large windows are cut into overlapping tiles whose
+margins (wider than the U-Net's useful context) are discarded before stitching.
+
+Shapes: ``Q`` = n_q, ``D`` = d_model; an embedding of an ``(h, w)`` window is ``(Q·D, h, w)``
+flattened query-major (see :func:`alise.downstream.heads.flatten_queries`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from alise.batch import SITS
+from alise.downstream.heads import flatten_queries
+
+#: Largest window side encoded in one piece; larger windows are tiled.
+TILE = 256
+#: Pixels discarded on each inner side of a tile before stitching.
+MARGIN = 32
+#: Sources whose normalised series is smaller than this many bytes stay in RAM once read.
+RAM_SOURCE_BYTES = 256 * 1024 * 1024
+
+
+def multiple_of(model) -> int:
+    """Side multiple the U-Net needs: ``2**(len(encoder_widths) - 1)`` (8 in the paper)."""
+    return 2 ** (len(model.config.encoder_widths) - 1)
+
+
+def pad_to_multiple(x: Tensor, m: int, min_side: int = 0) -> Tensor:
+    """Pad ``x (T, C, h, w)`` at the bottom/right up to sides that are multiples of ``m`` (and ≥ ``min_side``).
+
+    Reflect padding when possible (padding smaller than the side), else edge replication.
+    """
+    h, w = x.shape[-2:]
+    ph = max(-(-h // m) * m, min_side) - h
+    pw = max(-(-w // m) * m, min_side) - w
+    if not (ph or pw):
+        return x
+    mode = "reflect" if ph < h and pw < w else "replicate"
+    return F.pad(x, (0, pw, 0, ph), mode=mode)
+
+
+def encode_sits(model, sits: SITS, *, flatten: bool = True, tile: int = TILE, margin: int = MARGIN) -> Tensor:
+    """Encode one series, whatever its size, with the model as it is (caller sets mode/grad).
+
+    Args:
+        model: ALISE model (``encode(x (B,T,C,H,W), days (B,T), valid_dates (B,T)) -> (B,Q,D,H,W)``).
+        sits: ``x (T, C, h, w)`` normalised reflectance, ``days (T,)`` days since 2014-03-03.
+        flatten: return ``(Q·D, h, w)`` (query-major) instead of ``(Q, D, h, w)``.
+
+    Returns:
+        float32 embedding of the window, ``(Q·D, h, w)`` or ``(Q, D, h, w)``.
+    """
+    x, days = sits.x, sits.days.to(torch.float32)
+    device = next(model.parameters()).device
+    m = multiple_of(model)
+    h, w = x.shape[-2:]
+    valid = torch.ones(1, days.shape[0], dtype=torch.bool, device=device)
+    d = days.view(1, -1).to(device)
+
+    def run(xt: Tensor) -> Tensor:  # (T, C, th, tw) → (Q, D, th, tw)
+        xp = pad_to_multiple(xt, m, 2 * m)
+        y = model.encode(xp.unsqueeze(0).to(device), d, valid)[0]
+        return y[..., : xt.shape[-2], : xt.shape[-1]]
+
+    if h <= tile and w <= tile:
+        y = run(x)
+    else:
+        y = None
+        step = tile - 2 * margin
+        for r0 in range(0, h, step):
+            for c0 in range(0, w, step):
+                # Tile with context: [r0 - margin, r0 + step + margin) clipped to the raster.
+                ra, ca = max(r0 - margin, 0), max(c0 - margin, 0)
+                rb, cb = min(r0 + step + margin, h), min(c0 + step + margin, w)
+                yt = run(x[..., ra:rb, ca:cb])
+                if y is None:
+                    y = yt.new_zeros((*yt.shape[:2], h, w))
+                re, ce = min(r0 + step, h), min(c0 + step, w)
+                y[..., r0:re, c0:ce] = yt[..., r0 - ra: re - ra, c0 - ca: ce - ca]
+    y = y.float()
+    return flatten_queries(y.unsqueeze(0))[0] if flatten else y
+
+
+class SITSStore:
+    """Reads normalised windows of sources, keeping small sources in RAM after the first read.
+
+    Args:
+        sources: :class:`alise.data.source.SITSSource` objects.
+        norm: :class:`alise.normalise.NormStats` of the model (never recomputed).
+    """
+
+    def __init__(self, sources, norm):
+        self.sources, self.norm = list(sources), norm
+        self._ram: dict[int, SITS] = {}
+
+    def read(self, i: int, window=None) -> SITS:
+        """``SITS`` of ``window = (row, col, h, w)`` (default: whole grid) of source ``i``, labels raw ids."""
+        src = self.sources[i]
+        if i in self._ram:
+            full = self._ram[i]
+        else:
+            t, c, h, w = src.shape
+            if t * c * h * w * 4 > RAM_SOURCE_BYTES:
+                return _raw_sits(src.read(window), self.norm)
+            full = _raw_sits(src.read(None), self.norm)
+            self._ram[i] = full
+        if window is None:
+            return full
+        r, c, h, w = window
+        return full.crop(r, c, h, w)
+
+
+def _raw_sits(raw, norm) -> SITS:
+    """Normalise a RawSITS but keep labels as raw ids (the probe maps them itself)."""
+    labels = raw.labels
+    raw.labels = None
+    s = raw.to_sits(norm)
+    s.labels = None if labels is None else torch.from_numpy(np.asarray(labels, dtype=np.int64))
+    return s
+
+
+class FeatureCache:
+    """Frozen embeddings ``(Q·D, H, W)`` of whole sources, each computed once.
+
+    Args:
+        model: ALISE model; put in eval mode here and only ever run under ``inference_mode``.
+        store: :class:`SITSStore` giving the normalised series.
+        cache_dir: None to keep embeddings in RAM, else a directory for ``.npy`` memory maps.
+        dtype: storage dtype (float32, or float16 to halve the footprint).
+        progress: optional callable ``progress(i)`` called after each source is encoded.
+    """
+
+    def __init__(self, model, store: SITSStore, cache_dir: str | Path | None = None,
+                 dtype: np.dtype = np.float32, progress=None):
+        self.model, self.store = model, store
+        self.cache_dir = None if cache_dir is None else Path(cache_dir)
+        self.dtype = np.dtype(dtype)
+        self.progress = progress
+        self._data: dict[int, np.ndarray] = {}
+        self.n_encoded = 0
+
+    def get(self, i: int) -> np.ndarray:
+        """Embedding of source ``i``: ``(Q·D, H, W)`` array (memory map if ``cache_dir``)."""
+        if i not in self._data:
+            self.model.eval()
+            with torch.inference_mode():
+                y = encode_sits(self.model, self.store.read(i)).cpu().numpy().astype(self.dtype, copy=False)
+            if self.cache_dir is not None:
+                self.cache_dir.mkdir(parents=True, exist_ok=True)
+                mm = np.lib.format.open_memmap(self.cache_dir / f"source_{i:06d}.npy", mode="w+", dtype=self.dtype,
+                                               shape=y.shape)
+                mm[...] = y
+                mm.flush()
+                y = mm
+            self._data[i] = y
+            self.n_encoded += 1
+            if self.progress is not None:
+                self.progress(i)
+        return self._data[i]
+
+    def window(self, i: int, window) -> Tensor:
+        """``(Q·D, h, w)`` float32 tensor of ``window = (row, col, h, w)`` of source ``i``."""
+        r, c, h, w = window
+        return torch.from_numpy(np.ascontiguousarray(self.get(i)[:, r:r + h, c:c + w], dtype=np.float32))

@@ -1,0 +1,143 @@
+"""Gap-filling with the decoder: cloud-free reflectance at any date from the aligned embedding.
+
+The cross-reconstruction decoder ([P] Eq. 8–9, Fig. 3) queries the aligned representation
+``Y (Q, D, H, W)`` with ``M_β + PE(δ_t)`` for any target day ``δ_t`` (days since 2014-03-03) and
+returns normalised reflectance; inverting the model's normalisation (§IV-A) gives digital numbers
+(reflectance × 10 000). Pre-training only ever scores the decoder on clear pixels, so its output
+is a cloud-free estimate — a learned gap-filling, compared with linear gap-filling
+(:func:`alise.gapfill.gapfill_linear`) in :func:`heldout_comparison` and ``benchmarks/reconstruct.py``.
+
+This module also holds :func:`write_geotiff`, the one place downstream outputs (reconstructions,
+change maps, class maps) are written as georeferenced rasters on the input grid.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from alise.batch import SITS
+from alise.errors import AliseError
+
+#: Largest and smallest storable DN of the uint16 output.
+DN_MAX = 65535
+
+
+def reconstruct(model, sits: SITS, days_target: Sequence[float] | np.ndarray, chunk_dates: int = 16) -> np.ndarray:
+    """Decoder reconstruction of ``sits`` at ``days_target``.
+
+    Args:
+        model: ALISE model (eval mode, no gradient here).
+        sits: ``x (T, C, H, W)`` normalised, ``days (T,)`` days since 2014-03-03.
+        days_target: ``(T',)`` target dates, days since 2014-03-03 (any, inside or outside the series).
+        chunk_dates: target dates decoded at once (bounds memory on large rasters).
+
+    Returns:
+        ``(T', C, H, W)`` float32 digital numbers (reflectance × 10 000), not rounded.
+    """
+    from alise.downstream.features import encode_sits
+
+    days_t = torch.as_tensor(np.asarray(days_target, dtype=np.float32)).view(1, -1)
+    model.eval()
+    with torch.inference_mode():
+        y = encode_sits(model, sits, flatten=False).unsqueeze(0)  # (1, Q, D, H, W)
+        parts = [model.decode(y, days_t[:, s:s + chunk_dates].to(y.device)) for s in range(0, days_t.shape[1], chunk_dates)]
+        x_hat = torch.cat(parts, dim=1)[0]  # (T', C, H, W) normalised
+        dn = model.norm.invert(x_hat, band_axis=-3)
+    return dn.float().cpu().numpy()
+
+
+def to_uint16(dn: np.ndarray) -> np.ndarray:
+    """Round and clip digital numbers to the uint16 range of the input layout (0 stays nodata-free: ≥ 1)."""
+    return np.clip(np.rint(np.nan_to_num(dn, nan=0.0)), 1, DN_MAX).astype(np.uint16)
+
+
+def heldout_comparison(model, sits: SITS, heldout: Sequence[int]) -> dict:
+    """Reconstruction error on held-out clear observations: decoder vs linear gap-filling.
+
+    The dates ``heldout`` are removed from the series; the rest is encoded (ALISE) or linearly
+    interpolated per pixel (GF), both predict the held-out dates, and errors are measured on the
+    held-out pixels that are clear.
+
+    Args:
+        model: ALISE model.
+        sits: full series ``x (T, C, H, W)`` normalised, ``valid_pixels (T, H, W)``.
+        heldout: indices into T of the dates to hide.
+
+    Returns:
+        ``{"n_pixels", "alise": {"rmse_dn", "mae_dn", "rmse_norm"}, "gf": {...}}`` (DN = reflectance × 1e4),
+        over held-out clear pixels and all bands.
+    """
+    from alise.gapfill import gapfill_linear
+
+    t = sits.x.shape[0]
+    held = np.zeros(t, bool)
+    held[np.asarray(list(heldout), dtype=np.int64)] = True
+    if held.all() or not held.any():
+        raise AliseError("hold out at least one date and keep at least one")
+    keep_idx = np.flatnonzero(~held)
+    ctx = sits.select_dates(torch.from_numpy(keep_idx))
+    target = sits.select_dates(torch.from_numpy(np.flatnonzero(held)))
+    mask = target.valid_pixels.numpy()  # (T', H, W)
+    if not mask.any():
+        raise AliseError("no clear pixel on the held-out dates: choose clearer dates to hold out")
+    truth_dn = model.norm.invert(target.x).numpy()
+    pred = {"alise": reconstruct(model, ctx, target.days.numpy())}
+    gf = gapfill_linear(ctx.x[None], ctx.days[None], ctx.valid_pixels[None], target.days.numpy().astype(np.float64))[0]
+    gf = torch.nan_to_num(gf, nan=0.0)  # pixels never clear: the median (0 normalised)
+    pred["gf"] = model.norm.invert(gf).numpy()
+    out: dict = {"n_pixels": int(mask.sum()), "n_heldout_dates": int(held.sum()), "n_context_dates": int(len(keep_idx))}
+    scale = (np.asarray(model.norm.qmax) - np.asarray(model.norm.qmin)).reshape(1, -1, 1, 1)
+    for name, p in pred.items():
+        err = (p - truth_dn)  # (T', C, H, W)
+        e = np.moveaxis(err, 1, -1)[mask]  # (N, C)
+        en = np.moveaxis(err / scale, 1, -1)[mask]
+        out[name] = {"rmse_dn": float(np.sqrt(np.mean(e**2))), "mae_dn": float(np.mean(np.abs(e))),
+                     "rmse_norm": float(np.sqrt(np.mean(en**2)))}
+    return out
+
+
+def write_geotiff(path: str | os.PathLike, array: np.ndarray, grid=None, *, nodata=None,
+                  descriptions: Sequence[str] | None = None, tags: dict | None = None) -> None:
+    """Write ``array (h, w)`` or ``(bands, h, w)`` as a GeoTIFF on ``grid`` (CRS + transform), atomically.
+
+    ``grid`` is a :class:`alise.data.source.RasterGrid` (or None: no georeferencing). DEFLATE
+    compressed, tiled when large.
+    """
+    import rasterio
+
+    from alise.outputs import atomic_path
+
+    a = np.asarray(array)
+    if a.ndim == 2:
+        a = a[None]
+    if a.ndim != 3:
+        raise ValueError(f"write_geotiff expects (h, w) or (bands, h, w), got {a.shape}")
+    n, h, w = a.shape
+    if grid is not None and (grid.height, grid.width) != (h, w):
+        raise ValueError(f"array {h}×{w} does not match the grid {grid.height}×{grid.width}")
+    profile = dict(driver="GTiff", height=h, width=w, count=n, dtype=a.dtype.name, compress="deflate")
+    if h >= 256 and w >= 256:
+        profile.update(tiled=True, blockxsize=256, blockysize=256)
+    if grid is not None and grid.crs is not None:
+        profile["crs"] = grid.crs
+    if grid is not None and grid.transform is not None:
+        profile["transform"] = grid.transform
+    if nodata is not None:
+        profile["nodata"] = nodata
+    with atomic_path(path) as tmp:
+        with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True):
+            import warnings
+
+            with warnings.catch_warnings():
+                # A raster without a transform is legitimate (e.g. RotCrop tensors): no warning.
+                warnings.filterwarnings("ignore", category=rasterio.errors.NotGeoreferencedWarning)
+                with rasterio.open(tmp, "w", **profile) as dst:
+                    dst.write(a)
+                    for i, d in enumerate(descriptions or (), start=1):
+                        dst.set_band_description(i, str(d))
+                    if tags:
+                        dst.update_tags(**{k: str(v) for k, v in tags.items()})
