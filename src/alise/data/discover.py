@@ -7,6 +7,7 @@ the series it holds:
 * a **PASTIS root** (``metadata.geojson`` + ``DATA_S2/``) → one :class:`PastisSource` per patch;
   a single ``DATA_S2/S2_<ID>.npy`` path → that patch;
 * a **cube** (``*.zarr`` store, ``*.nc`` file) → one :class:`CubeSource`;
+* a **MultiSenGE root** (``labels/*.json``) → one :class:`MultiSenGESource` per patch;
 * any other **folder** → every site folder / PASTIS root / cube below it (up to 3 levels, hidden
   folders skipped), e.g. the output of ``alise synth`` (``OUT/site_000/`` …).
 """
@@ -20,6 +21,7 @@ from pathlib import Path
 from alise.errors import AliseError
 from alise.data.cube import CubeSource, is_cube
 from alise.data.folder import FolderSource
+from alise.data.multisenge import is_multisenge_root, open_multisenge
 from alise.data.pastis import PastisSource, is_pastis_root, open_pastis
 from alise.data.source import SITSSource
 from alise.data.validity import DEFAULT_CLEAR_SCL
@@ -28,9 +30,11 @@ _MAX_DEPTH = 3
 
 
 def detect_layout(path: Path) -> str | None:
-    """``"folder"``, ``"pastis"``, ``"pastis-patch"``, ``"cube"`` or None (maybe a root of several)."""
+    """``"folder"``, ``"pastis"``, ``"pastis-patch"``, ``"cube"``, ``"multisenge"`` or None (maybe a root of several)."""
     if is_cube(path):  # before "folder": a zarr store may hold an s2/ variable folder
         return "cube"
+    if is_multisenge_root(path):  # before "folder": its S2 GeoTIFFs may sit in an s2/ folder
+        return "multisenge"
     if path.is_dir() and (path / "s2").is_dir():
         return "folder"
     if is_pastis_root(path):
@@ -49,6 +53,8 @@ def _open_one(path: Path, layout: str, kw: dict) -> list[SITSSource]:
         return [CubeSource(path, clear_scl=clear_scl, **common)]
     if layout == "pastis":
         return open_pastis(path, folds=kw.get("folds"), **common)
+    if layout == "multisenge":
+        return open_multisenge(path, **{k: common[k] for k in ("start", "end") if k in common})
     pid = path.stem.removeprefix("S2_")
     patches = [s for s in open_pastis(path.parent.parent, **common) if s.name == f"S2_{pid}"]
     if not patches:

@@ -19,17 +19,8 @@ from pathlib import Path
 
 
 def open_inputs(paths: str | os.PathLike | Iterable[str | os.PathLike], *, start=None, end=None) -> list:
-    """Sources of every layout the downstream commands read: MultiSenGE roots (``labels/*.json``)
-    and the layouts of :func:`alise.data.open_sources` (site folders, PASTIS, cubes)."""
+    """Sources of every layout the downstream commands read (:func:`alise.data.open_sources`:
+    site folders, PASTIS, MultiSenGE, cubes)."""
     from alise.data import open_sources
-    from alise.data.multisenge import is_multisenge_root, open_multisenge
 
-    if isinstance(paths, (str, os.PathLike)):
-        paths = [paths]
-    out = []
-    for p in map(Path, paths):
-        if is_multisenge_root(p):
-            out.extend(open_multisenge(p, start=start, end=end))
-        else:
-            out.extend(open_sources(p, start=start, end=end))
-    return out
+    return open_sources(paths, start=start, end=end)
