@@ -1,0 +1,210 @@
+"""Encoding throughput, FLOP efficiency and memory of ``alise encode`` → JSON on stdout.
+
+What it measures (paper-configuration model, random weights, CPU unless CUDA is present):
+
+* ``gemm``: the fp32 / bf16 matrix-multiply peak of this machine, measured in the same run
+  (best of several 2048³ products) — the yardstick for "achieved GFLOP/s".
+* ``model``: ``model.encode`` on one ``S × S × T`` stack for S×T in 64×{30,60,120} and 128×60, fp32
+  and bf16: pixels·dates per second, GFLOP (counted by ``torch.utils.flop_counter``: UNet convs,
+  Transformer, projector), GFLOP/s and its ratio to the GEMM peak; the same with the UNet in the
+  default (NCHW) memory format, to show what ``channels_last`` buys.
+* ``profile``: the top operators of one 64×64×60 encode (torch.profiler), NCHW vs channels_last.
+* ``end_to_end``: ``alise.encode.encode`` on synthetic site folders of growing area (subprocess
+  each, so peak RSS is that run's alone): seconds, pixels·dates/s, peak RSS — RSS must not grow
+  with the area. Projections to a 1024² × 100 raster and to a full Sentinel-2 tile
+  (10980² px, 60 dates) from the measured rate and, by FLOP count, on a data-centre GPU.
+
+Usage: ``python benchmarks/encode.py [--sizes 128,240] [--dates 100] [--tile 128] [--quick]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+#: Assumed sustained dense throughput of one data-centre GPU for this workload (A100, TF32 / bf16
+#: tensor cores ≈ 156 / 312 TFLOP/s peak; convs and small attention reach roughly a third).
+GPU_TFLOPS = {"fp32": 50.0, "bf16": 100.0}
+
+
+def gemm_peak(dtype: torch.dtype, n: int = 2048, reps: int = 5) -> float:
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    a @ b
+    best = float("inf")
+    for _ in range(reps):
+        t = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t)
+    return 2 * n**3 / best / 1e9
+
+
+def encode_flops(model, s: int, t: int) -> float:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    x, days, valid = inputs(s, t)
+    with torch.inference_mode(), FlopCounterMode(display=False) as fc:
+        model.encode(x, days, valid)
+    return fc.get_total_flops()
+
+
+def inputs(s: int, t: int):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(1, t, 10, s, s, generator=g)
+    days = (1400 + 6 * torch.arange(t, dtype=torch.float32))[None]
+    return x, days, torch.ones(1, t, dtype=torch.bool)
+
+
+def time_encode(model, s: int, t: int, precision: str, reps: int = 2) -> float:
+    x, days, valid = inputs(s, t)
+    best = float("inf")
+    with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16, enabled=precision == "bf16"):
+        model.encode(x, days, valid, chunk_pixels=16384)  # warm-up
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            model.encode(x, days, valid, chunk_pixels=16384)
+            best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def bench_model(shapes, quick: bool) -> tuple[dict, list]:
+    from alise import ALISE, ALISEConfig
+
+    torch.manual_seed(0)
+    model = ALISE(ALISEConfig()).eval()
+    peaks = {"fp32": gemm_peak(torch.float32), "bf16": gemm_peak(torch.bfloat16)}
+    rows = []
+    for s, t in shapes:
+        flops = encode_flops(model, s, t)
+        for precision in ("fp32",) if quick else ("fp32", "bf16"):
+            for cl in (False, True) if (s, t) == (64, 60) else (True,):
+                model.set_channels_last(cl)
+                sec = time_encode(model, s, t, precision, reps=1 if quick else 2)
+                rows.append({"H": s, "W": s, "T": t, "precision": precision, "channels_last": cl,
+                             "seconds": round(sec, 3), "pixel_dates_per_s": round(s * s * t / sec),
+                             "gflop": round(flops / 1e9, 2), "gflops_per_s": round(flops / sec / 1e9, 1),
+                             "ratio_to_gemm_peak": round(flops / sec / 1e9 / peaks[precision], 3)})
+                print(json.dumps(rows[-1]), file=sys.stderr)
+    return {k: round(v, 1) for k, v in peaks.items()}, rows
+
+
+def profile_top(n: int = 8) -> dict:
+    from torch.profiler import ProfilerActivity, profile
+
+    from alise import ALISE, ALISEConfig
+
+    model = ALISE(ALISEConfig()).eval()
+    x, days, valid = inputs(64, 60)
+    out = {}
+    for cl in (False, True):
+        model.set_channels_last(cl)
+        with torch.inference_mode():
+            model.encode(x, days, valid)
+            with profile(activities=[ProfilerActivity.CPU]) as prof:
+                model.encode(x, days, valid)
+        ev = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
+        total = sum(e.self_cpu_time_total for e in ev)
+        out["channels_last" if cl else "nchw"] = {
+            "total_ms": round(total / 1e3), "top": [(e.key, round(e.self_cpu_time_total / 1e3)) for e in ev[:n]]}
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# End to end, one subprocess per raster size.
+
+
+def write_synthetic_site(root: Path, size: int, n_dates: int) -> Path:
+    import rasterio
+    from rasterio.transform import from_origin
+
+    rng = np.random.default_rng(0)
+    (root / "s2").mkdir(parents=True)
+    prof = dict(driver="GTiff", height=size, width=size, crs="EPSG:32631", dtype="uint16", count=10, nodata=0,
+                transform=from_origin(500000.0, 5650000.0, 10.0, 10.0), tiled=True, blockxsize=256, blockysize=256)
+    d0 = dt.date(2018, 1, 3)
+    for k in range(n_dates):
+        dn = rng.integers(300, 4000, (10, size, size), dtype=np.uint16)
+        with rasterio.open(root / "s2" / f"{d0 + dt.timedelta(days=5 * k)}.tif", "w", **prof) as f:
+            f.write(dn)
+    return root
+
+
+def end_to_end_child(site: str, out: str, tile: int, overlap: int, precision: str) -> None:
+    """Runs in a subprocess: encode ``site``, print seconds and peak RSS as JSON."""
+    from alise import ALISE, ALISEConfig
+    from alise.data import open_source
+    from alise.encode import EncodeOptions, encode
+
+    torch.manual_seed(0)
+    model = ALISE(ALISEConfig()).eval()
+    src = open_source(site)
+    t0 = time.perf_counter()
+    rep = encode(model, src, out, EncodeOptions(tile=tile, overlap=overlap, precision=precision, device="cpu",
+                                                 progress=False, workers=1))
+    sec = time.perf_counter() - t0
+    print(json.dumps({"seconds": round(sec, 1), "tiles": rep.tiles_total,
+                      "peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3)}))
+
+
+def bench_end_to_end(sizes, n_dates: int, tile: int, overlap: int, precision: str) -> list[dict]:
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in sizes:
+            site = write_synthetic_site(Path(tmp) / f"site{size}", size, n_dates)
+            out = Path(tmp) / f"emb{size}.tif"
+            res = subprocess.run([sys.executable, __file__, "--child", str(site), str(out), str(tile), str(overlap),
+                                  precision], capture_output=True, text=True, check=True)
+            row = {"H": size, "W": size, "T": n_dates, "tile": tile, "overlap": overlap, "precision": precision,
+                   **json.loads(res.stdout.strip().splitlines()[-1])}
+            row["pixel_dates_per_s"] = round(size * size * n_dates / row["seconds"])
+            rows.append(row)
+            print(json.dumps(row), file=sys.stderr)
+    return rows
+
+
+def projections(e2e: list[dict], rows: list[dict], tile: int, overlap: int) -> dict:
+    """Wall time of bigger rasters from the measured end-to-end rate, and on a GPU by FLOP count."""
+    rate = e2e[-1]["pixel_dates_per_s"]  # includes overlap re-computation, I/O and merge
+    flop_per_pd = next(r["gflop"] for r in rows if (r["H"], r["T"]) == (64, 60)) * 1e9 / (64 * 64 * 60)
+    redundancy = (tile / (tile - overlap)) ** 2 if overlap else 1.0
+    out = {"flop_per_pixel_date": round(flop_per_pd), "overlap_redundancy_256_32": round((256 / 224) ** 2, 3)}
+    for name, (hw, t) in {"1024x1024x100": (1024, 100), "s2_tile_10980x10980x60": (10980, 60)}.items():
+        pd = hw * hw * t
+        gpu = {p: round(pd * flop_per_pd * (256 / 224) ** 2 / (GPU_TFLOPS[p] * 1e12) / 60, 1) for p in GPU_TFLOPS}
+        out[name] = {"cpu_hours_this_machine": round(pd / rate / 3600, 2), "gpu_minutes_compute_only": gpu}
+    out["assumed_gpu_tflops"] = GPU_TFLOPS
+    out["measured_redundancy_of_bench_tiling"] = round(redundancy, 3)
+    return out
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        site, out, tile, overlap, precision = sys.argv[2:7]
+        return end_to_end_child(site, out, int(tile), int(overlap), precision)
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--sizes", default="128,240", help="end-to-end raster sizes (px, comma-separated)")
+    p.add_argument("--dates", type=int, default=100)
+    p.add_argument("--tile", type=int, default=128)
+    p.add_argument("--overlap", type=int, default=16)
+    p.add_argument("--quick", action="store_true", help="fp32 only, one repetition")
+    a = p.parse_args()
+    shapes = [(64, 30), (64, 60), (64, 120), (128, 60)]
+    peaks, rows = bench_model(shapes, a.quick)
+    prof = profile_top()
+    e2e = bench_end_to_end([int(s) for s in a.sizes.split(",")], a.dates, a.tile, a.overlap, "fp32")
+    print(json.dumps({"benchmark": "encode", "torch": torch.__version__, "threads": torch.get_num_threads(),
+                      "gemm_peak_gflops": peaks, "model": rows, "profile_64x64x60": prof, "end_to_end": e2e,
+                      "projections": projections(e2e, rows, a.tile, a.overlap)}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+"""``alise encode MODEL PATH --out OUT``: a whole raster → its aligned-embedding raster."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "encode a whole raster time series into a georeferenced embedding raster (COG or zarr)"
+DESCRIPTION = """\
+Encode every pixel of a Sentinel-2 time series (a folder of dates, a cube or a PASTIS patch) into
+its aligned ALISE representation: n_q x d_model bands named q03_d17 (query 3, channel 17), on the
+input's grid (CRS, transform), NaN where a pixel had no clear observation in the period. A COG
+output gets a sidecar OUT-stem.n_clear.tif with the number of clear observations per pixel; a
+zarr store holds it as the variable n_clear.
+
+The raster is cut into overlapping tiles (--tile, --overlap) whose outputs are blended with a
+raised-cosine window, so seams vanish and memory depends on the tile, not on the raster. Finished
+tiles are kept in OUT.parts/: rerunning the same command after an interruption does only what is
+missing. --shard I/N splits the tiles between N independent processes or nodes sharing OUT.parts/;
+when all have finished, 'alise encode-merge OUT' writes the output (see docs/encode.md).
+
+example:
+  alise encode runs/pretrain/model data/site_000 --out emb.tif
+  alise encode model site --out emb.zarr --format zarr --dtype float16 --start 2018-01-01 --end 2018-12-31
+  alise encode model site --out emb.tif --shard 0/4   # ... --shard 3/4, then: alise encode-merge emb.tif
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", metavar="MODEL", help="model directory (config.json + model.safetensors)")
+    parser.add_argument("path", metavar="PATH", help="input series: site folder (s2/DATE.tif), cube, PASTIS patch")
+    parser.add_argument("--out", required=True, help="output: a .tif (COG) or a .zarr directory")
+    parser.add_argument("--tile", type=int, default=256, help="tile size in pixels (default 256)")
+    parser.add_argument("--overlap", type=int, default=32, help="overlap of neighbouring tiles in pixels (default 32)")
+    parser.add_argument("--start", help="first date to use, YYYY-MM-DD (default: the first)")
+    parser.add_argument("--end", help="last date to use, YYYY-MM-DD (default: the last)")
+    parser.add_argument("--format", dest="fmt", choices=("cog", "zarr"), default=None,
+                        help="output format (default: zarr if OUT ends with .zarr, else cog)")
+    parser.add_argument("--dtype", choices=("float32", "float16"), default="float32", help="stored values")
+    parser.add_argument("--shard", default="0/1", metavar="I/N", help="do only shard I of N (0-based), then merge")
+    parser.add_argument("--batch-tiles", type=int, default=1, metavar="K", help="tiles per model call (default 1)")
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="model arithmetic")
+    parser.add_argument("--device", choices=("cpu", "cuda", "auto"), default="auto", help="where the model runs")
+    parser.add_argument("--workers", type=int, default=1, metavar="N", help="reading threads (default 1)")
+    parser.add_argument("--chunk-pixels", type=int, default=16384, metavar="P",
+                        help="pixel sequences per Transformer call; lower it to save memory (default 16384)")
+    parser.add_argument("--keep-parts", action="store_true", help="keep OUT.parts/ after merging")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output or stale OUT.parts/")
+
+
+def run(args: argparse.Namespace) -> int:
+    import sys
+    from pathlib import Path
+
+    from alise.dates import parse_date
+    from alise.encode.runner import EncodeOptions, encode, parse_shard, parts_dir
+
+    out = Path(args.out)
+    fmt = args.fmt or ("zarr" if out.suffix.lower() == ".zarr" else "cog")
+    start = parse_date(args.start, "--start") if args.start else None
+    end = parse_date(args.end, "--end") if args.end else None
+    if start and end and end < start:
+        from alise.errors import AliseError
+
+        raise AliseError(f"--end {end} is before --start {start}")
+    opts = EncodeOptions(tile=args.tile, overlap=args.overlap, fmt=fmt, dtype=args.dtype,
+                         batch_tiles=args.batch_tiles, precision=args.precision, device=args.device,
+                         workers=args.workers, chunk_pixels=args.chunk_pixels, shard=parse_shard(args.shard),
+                         overwrite=args.overwrite, keep_parts=args.keep_parts,
+                         progress=not args.no_progress).validate()
+
+    from alise.data import open_source
+    from alise.model_io import load
+
+    source = open_source(args.path, start=start, end=end)
+    model = load(args.model)
+    report = encode(model, source, out, opts)
+    if report.merged:
+        print(f"wrote {out} ({report.tiles_total} tiles, {report.tiles_done} encoded now, "
+              f"{source.n_dates} dates, {source.grid.height}×{source.grid.width} px)", file=sys.stderr)
+    else:
+        i, n = opts.shard
+        print(f"shard {i}/{n}: {report.tiles_done} tiles encoded into {parts_dir(out)}; once every shard "
+              f"has finished run: alise encode-merge {out}", file=sys.stderr)
+    return 0

@@ -1,0 +1,390 @@
+"""The encoding pipeline: read a tile → run the model → write its piece, for every tile of a raster.
+
+::
+
+    reader threads ──(bounded queue)──▶ model (main thread) ──(bounded queue)──▶ writer thread
+    windowed read + normalise            pad to ×8, encode, crop               pieces/<tile>.npy
+
+Work directory. Everything a run needs to resume lives in ``OUT.parts/`` beside the output:
+``plan.json`` (what is being computed: source, dates, grid, tiling, model fingerprint, output
+format) and one piece per finished tile, written atomically (``writers.py``). A rerun with the same
+plan skips the tiles whose piece exists — after a crash or a SIGKILL it does only what is missing
+and, since pieces are blended in a fixed order, produces the identical output. A different plan is
+refused (or, with ``--overwrite``, the stale work directory is discarded).
+
+Shards. Tiles are grouped into batches of ``batch_tiles`` (the unit of work); ``--shard I/N``
+takes batches ``I, I+N, I+2N, …``. N processes (a SLURM array, Dask or Ray tasks) share one work
+directory; each writes only its own pieces; ``alise encode-merge OUT`` (:func:`merge`) then blends
+all pieces into the output. A single run (N = 1) merges by itself.
+
+Memory is bounded by the tile, never by the raster: at most ``workers + 2`` tiles are being read,
+one is in the model and at most two are waiting to be written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import sys
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from alise.encode.tiling import Tile, TileGrid, pad_to_multiple
+from alise.encode.writers import DTYPES, FORMATS, Georef, assemble, band_names, n_clear_path, write_piece
+from alise.errors import AliseError
+from alise.outputs import atomic_file, check_output
+
+PLAN_FILE = "plan.json"
+PLAN_FORMAT = "alise-encode-plan"
+PRECISIONS = ("fp32", "bf16")
+
+
+@dataclass(frozen=True)
+class EncodeOptions:
+    """How to encode (command-line options of ``alise encode``).
+
+    Attributes:
+        tile, overlap: tile size and overlap in pixels (``tiling.py``).
+        fmt: ``"cog"`` or ``"zarr"``; dtype: stored float type, ``"float32"`` or ``"float16"``.
+        batch_tiles: tiles per model call (also the unit of sharding and resuming).
+        precision: ``"fp32"`` or ``"bf16"`` (autocast) for the model.
+        device: ``"cpu"``, ``"cuda"`` or ``"auto"``.
+        workers: reading threads.
+        chunk_pixels: pixel sequences per Transformer call (bounds attention memory).
+        shard: ``(i, n)``: this process does batches ``i, i+n, …``.
+        overwrite: replace an existing output / a stale work directory.
+        keep_parts: keep ``OUT.parts/`` after merging.
+        progress: show a tqdm bar on stderr.
+    """
+
+    tile: int = 256
+    overlap: int = 32
+    fmt: str = "cog"
+    dtype: str = "float32"
+    batch_tiles: int = 1
+    precision: str = "fp32"
+    device: str = "auto"
+    workers: int = 1
+    chunk_pixels: int | None = 16384
+    shard: tuple[int, int] = (0, 1)
+    overwrite: bool = False
+    keep_parts: bool = False
+    progress: bool = True
+
+    def validate(self) -> "EncodeOptions":
+        from alise.encode.tiling import validate_tiling
+
+        validate_tiling(self.tile, self.overlap)
+        if self.fmt not in FORMATS:
+            raise AliseError(f"--format {self.fmt}: choose one of {', '.join(FORMATS)}")
+        if self.dtype not in DTYPES:
+            raise AliseError(f"--dtype {self.dtype}: choose one of {', '.join(DTYPES)}")
+        if self.precision not in PRECISIONS:
+            raise AliseError(f"--precision {self.precision}: choose one of {', '.join(PRECISIONS)}")
+        if self.batch_tiles < 1:
+            raise AliseError(f"--batch-tiles {self.batch_tiles}: must be ≥ 1")
+        if self.workers < 1:
+            raise AliseError(f"--workers {self.workers}: must be ≥ 1 reading thread")
+        if self.chunk_pixels is not None and self.chunk_pixels < 1:
+            raise AliseError(f"chunk_pixels {self.chunk_pixels}: must be ≥ 1")
+        i, n = self.shard
+        if n < 1 or not 0 <= i < n:
+            raise AliseError(f"--shard {i}/{n}: expected I/N with 0 ≤ I < N (e.g. --shard 0/4)")
+        return self
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"3/8"`` → ``(3, 8)``; raise :class:`AliseError` on anything else."""
+    try:
+        i, n = (int(v) for v in str(text).split("/"))
+    except ValueError:
+        raise AliseError(f"--shard {text!r}: expected I/N, e.g. --shard 0/4 (shard 0 of 4)") from None
+    if n < 1 or not 0 <= i < n:
+        raise AliseError(f"--shard {text}: expected I/N with 0 ≤ I < N (e.g. --shard 0/4)")
+    return i, n
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise AliseError("--device cuda: no CUDA device is available; use --device cpu")
+    if name not in ("cpu", "cuda"):
+        raise AliseError(f"--device {name}: choose cpu, cuda or auto")
+    return torch.device(name)
+
+
+def parts_dir(out: str | Path) -> Path:
+    """The work directory of an output: ``emb.tif`` → ``emb.tif.parts``."""
+    out = Path(out)
+    return out.with_name(f"{out.name}.parts")
+
+
+def piece_path(parts: Path, t: Tile) -> Path:
+    return parts / "tiles" / f"{t.name}.npy"
+
+
+def model_fingerprint(model) -> str:
+    """sha256 of the model's architecture, normalisation and every tensor (weights and buffers)."""
+    h = hashlib.sha256(json.dumps({"config": model.config.to_dict(), "norm": model.norm.to_dict()},
+                                  sort_keys=True).encode())
+    for k, v in sorted(model.state_dict().items()):
+        h.update(k.encode())
+        h.update(v.detach().to("cpu").contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------
+# Plan: what is computed, checked on every (re)start and by the merge.
+
+
+def make_plan(model, source, opts: EncodeOptions) -> dict:
+    g = source.grid
+    plan = {
+        "format": PLAN_FORMAT, "version": 1,
+        "source": str(Path(source.path).resolve()), "dates": [d.isoformat() for d in source.dates],
+        "height": g.height, "width": g.width,
+        "georef": asdict(Georef(g.crs.to_wkt() if g.crs is not None else "",
+                                tuple(g.transform)[:6] if g.transform is not None else (0.0, 1.0, 0.0, 0.0, 0.0, 1.0))),
+        "tile": opts.tile, "overlap": opts.overlap, "batch_tiles": opts.batch_tiles, "precision": opts.precision,
+        "model": model_fingerprint(model), "n_q": model.config.n_q, "d_model": model.config.d_model,
+        "output": {"format": opts.fmt, "dtype": opts.dtype},
+    }
+    return json.loads(json.dumps(plan))  # as it reads back from plan.json (tuples → lists)
+
+
+def _plan_diff(a: dict, b: dict) -> list[str]:
+    return sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+
+
+def ensure_plan(parts: Path, plan: dict, overwrite: bool) -> None:
+    """Create ``parts/plan.json`` or check that an existing one describes the same work."""
+    path = parts / PLAN_FILE
+    if path.is_file():
+        old = json.loads(path.read_text())
+        diff = _plan_diff(old, plan)
+        if not diff:
+            return
+        if not overwrite:
+            raise AliseError(f"{parts} holds an unfinished encoding with different {', '.join(diff)}: rerun with "
+                             "the same arguments to resume it, or pass --overwrite to discard it")
+        shutil.rmtree(parts)
+    with atomic_file(path, "w") as f:  # the plan first: pieces never exist without it
+        json.dump(plan, f, indent=1)
+    (parts / "tiles").mkdir(parents=True, exist_ok=True)
+
+
+def read_plan(out: Path) -> dict:
+    path = parts_dir(out) / PLAN_FILE
+    if not path.is_file():
+        raise AliseError(f"no encoding in progress for {out}: {path} not found (run 'alise encode ... --out {out}' first)")
+    plan = json.loads(path.read_text())
+    if plan.get("format") != PLAN_FORMAT:
+        raise AliseError(f"{path}: not an alise encoding plan")
+    return plan
+
+
+def grid_of_plan(plan: dict) -> TileGrid:
+    return TileGrid(plan["height"], plan["width"], plan["tile"], plan["overlap"])
+
+
+def batches(grid: TileGrid, batch_tiles: int) -> list[list[Tile]]:
+    tiles = grid.tiles
+    return [tiles[i : i + batch_tiles] for i in range(0, len(tiles), batch_tiles)]
+
+
+# ---------------------------------------------------------------------------------------------
+# The three stages.
+
+
+def read_batch(source, tiles: list[Tile], norm) -> tuple[torch.Tensor, np.ndarray]:
+    """Windowed read of every tile: ``x (K, T, C, h, w)`` normalised float32, ``n_clear (K, h, w)`` uint16."""
+    xs, counts = [], []
+    for t in tiles:
+        raw = source.read(window=t.window)
+        xs.append(norm.apply(raw.dn))  # (T, C, h, w), NaN → 0
+        counts.append(raw.valid.sum(axis=0, dtype=np.uint16))
+    return torch.stack(xs), np.stack(counts)
+
+
+def run_model(model, x: torch.Tensor, days: torch.Tensor, device: torch.device, precision: str,
+              chunk_pixels: int | None) -> np.ndarray:
+    """Encode a batch of equal tiles: ``x (K, T, C, h, w)`` → ``(K, Q·D, h, w)`` float32.
+
+    Pads h and w with reflection to the UNet's multiple (``2 ** n_down``, ≥ 2 steps) and crops back.
+    """
+    k, t, c, h, w = x.shape
+    mult = 2 ** getattr(getattr(model, "unet", None), "n_down", 3)
+    ph, pw = max(pad_to_multiple(h, mult), 2 * mult - h), max(pad_to_multiple(w, mult), 2 * mult - w)
+    if ph or pw:
+        mode = "reflect" if ph < h and pw < w else "replicate"
+        x = F.pad(x.reshape(k * t, c, h, w), (0, pw, 0, ph), mode=mode).reshape(k, t, c, h + ph, w + pw)
+    x = x.to(device, non_blocking=True)
+    d = days.to(device)[None].expand(k, t)
+    valid = torch.ones((k, t), dtype=torch.bool, device=device)
+    with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+        y = model.encode(x, d, valid, chunk_pixels=chunk_pixels)  # (K, Q, D, h', w')
+    y = y[..., :h, :w].float().flatten(1, 2)  # (K, Q·D, h, w)
+    return y.cpu().numpy()
+
+
+@dataclass
+class EncodeReport:
+    """What a call to :func:`encode` did."""
+
+    tiles_total: int
+    tiles_done: int  # by this call
+    tiles_skipped: int  # already finished (resume) or other shards'
+    merged: bool
+    seconds: float
+    out: Path
+
+
+def prepare(model, source, out: Path, opts: EncodeOptions) -> tuple[TileGrid, dict]:
+    """Validate everything before any work; returns the grid and the plan."""
+    opts.validate()
+    if tuple(model.norm.bands) != tuple(source.bands):
+        raise AliseError(f"the model expects bands {list(model.norm.bands)} but {source.path} provides "
+                         f"{list(source.bands)}: use a model trained on these bands")
+    if model.config.in_channels != len(source.bands):
+        raise AliseError(f"the model expects {model.config.in_channels} bands, {source.path} has {len(source.bands)}")
+    check_output(out, opts.overwrite)
+    if opts.fmt == "cog":
+        check_output(n_clear_path(out), opts.overwrite)
+    parts = parts_dir(out)
+    check_output(parts / PLAN_FILE, overwrite=True)  # the work directory must be writable too
+    grid = TileGrid(source.grid.height, source.grid.width, opts.tile, opts.overlap)
+    return grid, make_plan(model, source, opts)
+
+
+def encode(model, source, out: str | Path, opts: EncodeOptions = EncodeOptions(),
+           on_tile: Callable[[Tile], None] | None = None) -> EncodeReport:
+    """Encode ``source`` (a :class:`alise.data.SITSSource`) with ``model`` into ``out``.
+
+    Args:
+        model: an :class:`alise.model.ALISE` (any module with its ``encode``, ``norm`` and ``config``).
+        source: the series; every date of it is used (filter with ``open_source(start=, end=)``).
+        out: output path (a ``.tif`` for COG, a directory for zarr).
+        opts: see :class:`EncodeOptions`.
+        on_tile: called in the main thread after each tile's piece is safely on disk.
+
+    Returns:
+        An :class:`EncodeReport`. With ``shard n > 1`` the output is not merged (see :func:`merge`).
+    """
+    out = Path(out)
+    grid, plan = prepare(model, source, out, opts)
+    parts = parts_dir(out)
+    ensure_plan(parts, plan, opts.overwrite)
+    device = resolve_device(opts.device)
+    model = model.to(device).eval()
+    if device.type == "cpu" and hasattr(model, "set_channels_last"):
+        model.set_channels_last(True)  # 3–5× faster UNet convolutions on CPU (docs/performance.md)
+    source.offsets()  # survey units once, before the reading threads start
+
+    i, n = opts.shard
+    mine = batches(grid, opts.batch_tiles)[i::n]
+    todo = [b for b in mine if not all(piece_path(parts, t).is_file() for t in b)]
+    n_todo = sum(len(b) for b in todo)
+    days = torch.as_tensor(np.asarray(source.days, dtype=np.float32))
+    t0 = time.perf_counter()
+    bar = None
+    if opts.progress and n_todo:
+        from tqdm import tqdm
+
+        bar = tqdm(total=n_todo, unit="tile", file=sys.stderr, desc=f"encode {out.name}", dynamic_ncols=True)
+    done = 0
+    with ThreadPoolExecutor(opts.workers, thread_name_prefix="alise-read") as readers, \
+            ThreadPoolExecutor(1, thread_name_prefix="alise-write") as writer:
+        reads: deque[tuple[list[Tile], Future]] = deque()
+        writes: deque[tuple[list[Tile], Future]] = deque()
+        pending = iter(todo)
+
+        def refill():
+            while len(reads) < opts.workers + 1:
+                b = next(pending, None)
+                if b is None:
+                    return
+                reads.append((b, readers.submit(read_batch, source, b, model.norm)))
+
+        def finish_write():
+            b, fut = writes.popleft()
+            fut.result()
+            nonlocal done
+            for t in b:
+                done += 1
+                if bar is not None:
+                    bar.update(1)
+                if on_tile is not None:
+                    on_tile(t)
+
+        try:
+            refill()
+            while reads:
+                b, fut = reads.popleft()
+                x, counts = fut.result()
+                refill()
+                y = run_model(model, x, days, device, opts.precision, opts.chunk_pixels)
+                writes.append((b, writer.submit(_write_batch, parts, b, y, counts)))
+                while len(writes) > 2:
+                    finish_write()
+            while writes:
+                finish_write()
+        finally:
+            for _, f in reads:
+                f.cancel()
+            if bar is not None:
+                bar.close()
+    merged = False
+    if n == 1:
+        merge(out, overwrite=opts.overwrite, keep_parts=opts.keep_parts, progress=opts.progress)
+        merged = True
+    return EncodeReport(len(grid), done, len(grid) - done, merged, time.perf_counter() - t0, out)
+
+
+def _write_batch(parts: Path, tiles: list[Tile], y: np.ndarray, counts: np.ndarray) -> None:
+    for k, t in enumerate(tiles):
+        write_piece(piece_path(parts, t), y[k], counts[k])
+
+
+def merge(out: str | Path, overwrite: bool = False, keep_parts: bool = False, progress: bool = True) -> Path:
+    """Blend every piece in ``OUT.parts/`` into ``out`` (after all shards finished)."""
+    out = Path(out)
+    plan = read_plan(out)
+    grid = grid_of_plan(plan)
+    parts = parts_dir(out)
+    missing = [t for t in grid.tiles if not piece_path(parts, t).is_file()]
+    if missing:
+        groups = batches(grid, plan["batch_tiles"])
+        first = next(k for k, b in enumerate(groups) if any(t in missing for t in b))
+        raise AliseError(f"{len(missing)} of {len(grid)} tiles of {out} are not encoded yet (first: batch {first}, "
+                         f"tile {missing[0].name}): wait for every shard to finish or rerun the missing shards")
+    fmt, dtype = plan["output"]["format"], plan["output"]["dtype"]
+    check_output(out, overwrite)
+    if fmt == "cog":
+        check_output(n_clear_path(out), overwrite)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=grid.height * grid.width, unit="px", unit_scale=True, file=sys.stderr,
+                   desc=f"merge {out.name}", dynamic_ncols=True)
+    try:
+        assemble(grid, lambda t: piece_path(parts, t), out, fmt=fmt, dtype=dtype, georef=Georef(**{
+            k: tuple(v) if isinstance(v, list) else v for k, v in plan["georef"].items()}),
+            bands=band_names(plan["n_q"], plan["d_model"]), overwrite=overwrite,
+            progress=None if bar is None else bar.update)
+    finally:
+        if bar is not None:
+            bar.close()
+    if not keep_parts:
+        shutil.rmtree(parts, ignore_errors=True)
+    return out

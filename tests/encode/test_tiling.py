@@ -1,0 +1,60 @@
+"""Tile grid and blending weights: full coverage, partition of unity, margins, validation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from alise.encode.tiling import TileGrid, raised_cosine_ramp
+from alise.errors import AliseError
+
+
+@pytest.mark.parametrize("h,w,tile,overlap", [(96, 96, 64, 16), (70, 90, 32, 8), (10, 300, 64, 0),
+                                              (257, 256, 128, 32), (1000, 37, 256, 120), (50, 50, 64, 31)])
+def test_tiles_cover_raster_and_weights_sum_to_one(h, w, tile, overlap):
+    g = TileGrid(h, w, tile, overlap)
+    th, tw = g.tile_shape
+    cover = np.zeros((h, w))
+    total = np.zeros((h, w))
+    for t in g.tiles:
+        assert (t.height, t.width) == (th, tw)
+        assert 0 <= t.row_off and t.row_off + th <= h and 0 <= t.col_off and t.col_off + tw <= w
+        cover[t.row_off:t.row_off + th, t.col_off:t.col_off + tw] += 1
+        wt = g.weight(t)
+        assert wt.min() >= 0
+        total[t.row_off:t.row_off + th, t.col_off:t.col_off + tw] += wt
+    assert cover.min() >= 1
+    np.testing.assert_allclose(total, 1.0, atol=1e-6)
+
+
+def test_weights_ignore_spoiled_tile_borders_and_keep_raster_edges():
+    g = TileGrid(200, 200, 64, 24)  # margin 6
+    inner = next(t for t in g.tiles if t.row_off > 0 and t.col_off > 0 and t.row_off + 64 < 200 and t.col_off + 64 < 200)
+    wt = g.weight(inner)
+    assert np.all(wt[:6] == 0) and np.all(wt[:, -6:] == 0)  # within the margin of a neighbour: no say
+    first = g.tiles[0]
+    assert g.weight(first)[0, 0] == 1.0  # a raster corner is covered by one tile only
+
+
+def test_ramp_is_monotone_raised_cosine():
+    r = raised_cosine_ramp(40, 16)
+    assert np.all(np.diff(r) >= 0) and r[0] == 0 and r[-1] == 1
+    assert np.all(r[:4] == 0) and np.all(r[12:] == 1)
+    np.testing.assert_allclose(r[4:12] + r[4:12][::-1], 1.0)  # symmetric crossing: overlapping ramps sum to 1
+
+
+def test_tiles_in_window_are_exactly_the_intersecting_ones():
+    g = TileGrid(150, 170, 64, 16)
+    r0, c0, h, w = 40, 90, 30, 50
+    got = {t.index for t in g.tiles_in(r0, c0, h, w)}
+    want = {t.index for t in g.tiles if t.row_off < r0 + h and t.row_off + t.height > r0
+            and t.col_off < c0 + w and t.col_off + t.width > c0}
+    assert got == want and got
+    assert [t.index for t in g.tiles_in(r0, c0, h, w)] == sorted(got)
+
+
+@pytest.mark.parametrize("tile,overlap,msg", [(64, -1, "≥ 0"), (64, 32, "half the tile"), (8, 0, "at least"),
+                                              (100, 60, "half the tile")])
+def test_bad_tiling_is_a_user_error(tile, overlap, msg):
+    with pytest.raises(AliseError, match=msg):
+        TileGrid(100, 100, tile, overlap)
