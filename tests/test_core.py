@@ -120,3 +120,35 @@ def test_outputs_get_umask_permissions(tmp_path):
         assert stat.S_IMODE((tmp_path / "d" / "f.bin").stat().st_mode) == 0o644
     finally:
         os.umask(mask)
+
+
+def test_atomic_dir_failure_between_renames_keeps_the_old_output(tmp_path, monkeypatch):
+    import os
+
+    import alise.outputs
+
+    dest = tmp_path / "out"
+    dest.mkdir()
+    (dest / "old").write_text("old")
+    real, calls = os.replace, []
+
+    def flaky(a, b):
+        calls.append((a, b))
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        return real(a, b)
+
+    monkeypatch.setattr(alise.outputs.os, "replace", flaky)
+    with pytest.raises(OSError):
+        with atomic_dir(dest, overwrite=True) as tmp:
+            (tmp / "new").write_text("new")
+    assert os.listdir(dest) == ["old"] and os.listdir(tmp_path) == ["out"]
+
+
+def test_atomic_dir_replacing_a_file_leaves_nothing_behind(tmp_path):
+    import os
+
+    (tmp_path / "out").write_text("a file")
+    with atomic_dir(tmp_path / "out", overwrite=True) as tmp:
+        (tmp / "x").write_text("1")
+    assert os.listdir(tmp_path) == ["out"] and os.listdir(tmp_path / "out") == ["x"]

@@ -162,5 +162,7 @@ def load(directory: str | os.PathLike, map_location: str | torch.device = "cpu")
             raise AliseError(f"{weights}: tensor {k} has shape {tuple(v.shape)}, expected {tuple(own[k].shape)}")
         if v.is_floating_point() != own[k].is_floating_point():
             raise AliseError(f"{weights}: tensor {k} has dtype {v.dtype}, expected {own[k].dtype}")
+        if v.is_floating_point() and not torch.isfinite(v).all():
+            raise AliseError(f"{weights}: tensor {k} holds non-finite values (NaN/inf); the model is unusable")
     model.load_state_dict(tensors, strict=True)
     return model.to(map_location).eval()

@@ -104,3 +104,29 @@ def test_symlink_escaping_directory_refused(tmp_path, saved):
     os.symlink(outside, path / "model.safetensors")
     with pytest.raises(AliseError, match="outside"):
         load(path)
+
+
+def test_load_refuses_non_finite_weights(tmp_path):
+    import hashlib
+    import json
+
+    import pytest
+    from safetensors.torch import load_file, save_file
+
+    from alise import ALISE, ALISEConfig, AliseError
+    from alise.model_io import load
+
+    cfg = ALISEConfig(encoder_widths=(8, 8, 8, 16), decoder_widths=(8, 8, 8, 16), d_model=16, n_heads=2,
+                      d_ffn=32, proj_d_k=4, d_emb=16, d_proj_hidden=16)
+    ALISE(cfg).save(tmp_path / "m")
+    w = tmp_path / "m" / "model.safetensors"
+    tensors = load_file(str(w))
+    key = next(k for k, v in tensors.items() if v.is_floating_point())
+    tensors[key][...] = float("nan")
+    save_file(tensors, str(w))
+    cfg_path = tmp_path / "m" / "config.json"
+    meta = json.loads(cfg_path.read_text())
+    meta["weights"]["sha256"] = hashlib.sha256(w.read_bytes()).hexdigest()
+    cfg_path.write_text(json.dumps(meta))
+    with pytest.raises(AliseError, match="non-finite"):
+        load(tmp_path / "m")

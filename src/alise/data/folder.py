@@ -22,12 +22,13 @@ import contextlib
 import csv
 import datetime as dt
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
 import rasterio
 from rasterio.enums import Resampling
-from rasterio.errors import RasterioError
+from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from rasterio.windows import Window as RioWindow
 
 from alise.dates import parse_date
@@ -45,8 +46,11 @@ _BAND_RE = re.compile(r"^B0?(\d{1,2})(A?)\b", re.IGNORECASE)
 def open_raster(path: Path, what: str = "raster"):
     """``rasterio.open`` that turns any GDAL failure into a one-line :class:`AliseError` naming the file."""
     try:
-        with rasterio.open(path) as src:
-            yield src
+        with warnings.catch_warnings():
+            # A truncated file often opens "without georeferencing": the grid check reports it instead.
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            with rasterio.open(path) as src:
+                yield src
     except RasterioError as e:
         raise AliseError(f"cannot read {what} {path}: {e} (truncated or not a GeoTIFF?)") from None
 
