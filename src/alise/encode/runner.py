@@ -282,13 +282,13 @@ def encode(model, source, out: str | Path, opts: EncodeOptions = EncodeOptions()
     """
     out = Path(out)
     grid, plan = prepare(model, source, out, opts)
+    source.offsets()  # survey units (e.g. 0–1 reflectance is an error) before anything is written
     parts = parts_dir(out)
     ensure_plan(parts, plan, opts.overwrite)
     device = resolve_device(opts.device)
     model = model.to(device).eval()
     if device.type == "cpu" and hasattr(model, "set_channels_last"):
         model.set_channels_last(True)  # 3–5× faster UNet convolutions on CPU (docs/performance.md)
-    source.offsets()  # survey units once, before the reading threads start
 
     i, n = opts.shard
     mine = batches(grid, opts.batch_tiles)[i::n]
