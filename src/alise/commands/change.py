@@ -68,6 +68,9 @@ def run(args: argparse.Namespace) -> int:
                          f"{b.grid.describe()}): resample one onto the other first")
     if args.truth is not None:
         truth = _read_truth(args.truth, a.grid)
+    from alise.downstream import check_compatible
+
+    check_compatible(model, [a, b])
 
     from alise.downstream.features import SITSStore
     from alise.downstream.reconstruct import write_geotiff

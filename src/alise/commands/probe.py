@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
 
     model_id = read_metadata(args.model).get("weights", {}).get("sha256")
     model = load(args.model)
-    sources = open_inputs(args.data, start=args.start, end=args.end)
+    sources = open_inputs(args.data, start=args.start, end=args.end, model=model)
     label_maps = []
     for s in sources:
         lab = s.labels()

@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from alise.model_io import load
 
     model = load(args.model)
-    sources = open_inputs(args.path, start=args.start, end=args.end)
+    sources = open_inputs(args.path, start=args.start, end=args.end, model=model)
     if len(sources) != 1:
         raise AliseError(f"{args.path} holds {len(sources)} series: give exactly one")
     src = sources[0]

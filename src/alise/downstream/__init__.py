@@ -18,9 +18,23 @@ from collections.abc import Iterable
 from pathlib import Path
 
 
-def open_inputs(paths: str | os.PathLike | Iterable[str | os.PathLike], *, start=None, end=None) -> list:
+def open_inputs(paths: str | os.PathLike | Iterable[str | os.PathLike], *, start=None, end=None, model=None) -> list:
     """Sources of every layout the downstream commands read (:func:`alise.data.open_sources`:
-    site folders, PASTIS, MultiSenGE, cubes)."""
+    site folders, PASTIS, MultiSenGE, cubes); with ``model``, checked with :func:`check_compatible`."""
     from alise.data import open_sources
 
-    return open_sources(paths, start=start, end=end)
+    sources = open_sources(paths, start=start, end=end)
+    if model is not None:
+        check_compatible(model, sources)
+    return sources
+
+
+def check_compatible(model, sources) -> None:
+    """Fail before any work if a source cannot feed ``model``: other bands than the model's
+    normalisation statistics, or units that are not L2A digital numbers (e.g. 0–1 reflectance)."""
+    from alise.errors import AliseError
+
+    for s in sources:
+        if tuple(model.norm.bands) != tuple(s.bands):
+            raise AliseError(f"the model expects bands {list(model.norm.bands)} but {s.path} provides {list(s.bands)}")
+        s.offsets()  # the units survey raises on values that are not reflectance × 10 000
