@@ -152,3 +152,30 @@ def test_atomic_dir_replacing_a_file_leaves_nothing_behind(tmp_path):
     with atomic_dir(tmp_path / "out", overwrite=True) as tmp:
         (tmp / "x").write_text("1")
     assert os.listdir(tmp_path) == ["out"] and os.listdir(tmp_path / "out") == ["x"]
+
+
+def test_sigterm_during_a_command_leaves_no_temporary_output(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = (
+        "import sys, time\n"
+        "from alise import cli, outputs\n"
+        "def run(args):\n"
+        "    with outputs.atomic_dir(args.out) as d:\n"
+        "        (d / 'partial').write_text('x')\n"
+        "        print('ready', flush=True)\n"
+        "        time.sleep(60)\n"
+        "import types, argparse\n"
+        "mod = types.SimpleNamespace(HELP='t', add_arguments=lambda p: p.add_argument('out'), run=run)\n"
+        "cli._command_modules = lambda: [('slow', mod)]\n"
+        "sys.exit(cli.main(['slow', sys.argv[1]]))\n"
+    )
+    p = subprocess.Popen([sys.executable, "-c", script, str(tmp_path / "out")], stdout=subprocess.PIPE, text=True)
+    assert p.stdout.readline().strip() == "ready"
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(timeout=30) == 130
+    time.sleep(0.1)
+    assert list(tmp_path.iterdir()) == []
