@@ -153,7 +153,6 @@ def _fractions(text: str) -> tuple[float, float, float]:
 def build_runs(sources, split: str, *, folds="1", block=16, fractions=(0.6, 0.2, 0.2), seed=0, repeats=1,
                crop=64, eval_crop=None, scarcity=None, subsets=5):
     """The train/val/test runs of a task (see the command description); each a :class:`Run`."""
-    import numpy as np
 
     from alise.downstream.probe import Item, Run
     from alise.errors import AliseError

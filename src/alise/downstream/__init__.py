@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from pathlib import Path
 
 
 def open_inputs(paths: str | os.PathLike | Iterable[str | os.PathLike], *, start=None, end=None, model=None) -> list:

@@ -1,0 +1,175 @@
+"""Demo stages 5–6: segmentation by linear probing and change detection (see :mod:`alise.demo.pipeline`)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from alise.errors import AliseError
+
+if TYPE_CHECKING:
+    from alise.demo.pipeline import Demo
+
+
+# ====================================================================== 5. segmentation
+FEATURES = (("alise", "ALISE pre-trained (LP)"), ("random", "ALISE random init (LP)"), ("gf", "GF linear, 5-day grid (LP)"))
+
+
+def _features(demo: Demo, kind: str, src, year: int | None) -> np.ndarray:
+    """``(F, H, W)`` float32 per-pixel features of one series for the linear probe."""
+    from alise.gapfill import gf_features, regular_grid, year_grid
+
+    if kind in ("alise", "random"):
+        y = demo.embed(kind, src, year)
+        return y.reshape(-1, *y.shape[2:])  # query-major Q·D, as the paper's LP head
+    s = demo.sits(src, year)
+    d = s.days.numpy()
+    grid = year_grid(year) if year is not None else regular_grid(float(d.min()), float(d.max()), 5.0)
+    return gf_features(s.x[None], s.days[None], s.valid_pixels[None], grid)[0].numpy()
+
+
+def _linear_probe(train, val, test, k: int, ignore, epochs: int, seed: int) -> tuple[np.ndarray, int]:
+    """Per-pixel ``Linear(F → K)`` on frozen features (the paper's LP head), full-batch Adam.
+
+    ``train``/``val``/``test`` are ``(X (N, F), y (N,))`` of labelled pixels; features are
+    standardised with the training statistics; the step with the best validation macro-F1 is kept.
+    Returns the test predictions ``(N_test,)`` and the selected step.
+    """
+    import torch
+
+    from alise.metrics import segmentation_metrics
+
+    torch.manual_seed(seed)
+    mu, sd = train[0].mean(0), train[0].std(0) + 1e-6
+    xs = [torch.from_numpy(((x - mu) / sd).astype(np.float32)) for x, _ in (train, val, test)]
+    ytr = torch.from_numpy(train[1].astype(np.int64))
+    head = torch.nn.Linear(xs[0].shape[1], k)
+    opt = torch.optim.Adam(head.parameters(), lr=1e-2, weight_decay=1e-4)
+    best = (-1.0, 0, {kk: v.clone() for kk, v in head.state_dict().items()})
+    for step in range(1, epochs + 1):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(head(xs[0]), ytr).backward()
+        opt.step()
+        if val[1].size and (step % 10 == 0 or step == epochs):
+            with torch.no_grad():
+                pred = head(xs[1]).argmax(1).numpy()
+            f1 = segmentation_metrics(val[1], pred, k, ignore=ignore)["macro_f1"]
+            if f1 > best[0]:
+                best = (f1, step, {kk: v.clone() for kk, v in head.state_dict().items()})
+    if best[1]:
+        head.load_state_dict(best[2])
+    with torch.no_grad():
+        return head(xs[2]).argmax(1).numpy(), best[1]
+
+
+def _gather(tasks, split_code: int, ignore) -> tuple[np.ndarray, np.ndarray]:
+    """Labelled pixels of one split over several ``(features (F,H,W), labels (H,W), split (H,W))``."""
+    xs, ys = [], []
+    for f, lab, split in tasks:
+        m = (split == split_code) & (lab >= 0) & ~np.isin(lab, ignore)
+        xs.append(f[:, m].T)
+        ys.append(lab[m])
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def _segmentation_sets(demo: Demo) -> list[dict]:
+    """The two labelled tasks: real patch (one raster, LPIS labels) and synthetic sites (last year)."""
+    from alise.synth import CLASS_NAMES
+
+    year = demo.p.years[-1]
+    sets = []
+    if demo.real is not None:
+        names = demo.real.class_names or {}
+        lab = np.asarray(demo.sits(demo.real).meta["labels"], dtype=np.int64)
+        k = max(max(names, default=0), int(lab.max())) + 1
+        sets.append({"key": "real", "title": f"Real: {demo.real.name} (LPIS crop types)", "k": k,
+                     "names": [names.get(i, str(i)) for i in range(k)], "series": [(demo.real, None, lab)]})
+    k = max(CLASS_NAMES) + 1
+    sets.append({"key": "synthetic", "title": f"Synthetic: {len(demo.synth)} sites, labels {year}", "k": k,
+                 "names": [CLASS_NAMES[i] for i in range(k)],
+                 "series": [(src, year, src.labels(year=year).astype(np.int64)) for src in demo.synth]})
+    return sets
+
+
+def stage_segmentation(demo: Demo, rec: dict) -> None:
+    from alise.metrics import mean_std, segmentation_metrics
+    from alise.plots import plot_confusion
+    from alise.splits import describe_split, spatial_block_split
+
+    ignore = (0,)
+    block = 16 if demo.p.size >= 64 else 8
+    rec.update(block=block, fractions=[0.6, 0.2, 0.2], seeds=list(demo.p.split_seeds), ignore=list(ignore),
+               probe="Linear(F → K) per pixel on frozen, standardised features; full-batch Adam lr 1e-2, "
+                     f"{demo.p.probe_epochs} steps, best validation macro-F1 kept",
+               methods=dict(FEATURES), ubarn="not run: U-BARN FR needs its own masked-autoencoder pre-training "
+                                             "(alise compare --models ubarn-fr), beyond the demo's time budget")
+    for task in _segmentation_sets(demo):
+        out = rec.setdefault(task["key"], {"title": task["title"], "classes": task["names"], "methods": {}})
+        feats = {kind: [_features(demo, kind, src, yr) for src, yr, _ in task["series"]] for kind, _ in FEATURES}
+        out["n_features"] = {kind: int(f[0].shape[0]) for kind, f in feats.items()}
+        for kind, name in FEATURES:
+            runs = []
+            for seed in demo.p.split_seeds:
+                tasks = []
+                for i, (src, yr, lab) in enumerate(task["series"]):
+                    split = spatial_block_split(*lab.shape, block=block, seed=seed * 1000 + i)
+                    tasks.append((feats[kind][i], lab, split))
+                tr, va, te = (_gather(tasks, c, ignore) for c in (0, 1, 2))
+                pred, step = _linear_probe(tr, va, te, task["k"], ignore, demo.p.probe_epochs, demo.opts.seed)
+                m = segmentation_metrics(te[1], pred, task["k"], ignore=ignore, class_names=task["names"])
+                runs.append({"seed": seed, "macro_f1": m["macro_f1"], "overall_accuracy": m["overall_accuracy"],
+                             "miou": m["miou"], "per_class_f1": m["per_class_f1"], "n_train": int(tr[1].size),
+                             "n_val": int(va[1].size), "n_test": int(te[1].size), "selected_step": step,
+                             "confusion": m["confusion"]})
+                if seed == demo.p.split_seeds[0]:
+                    out.setdefault("split", describe_split(tasks[0][2], block=block, method="spatial_block"))
+            out["methods"][kind] = {"name": name, "runs": runs,
+                                    "macro_f1": mean_std([r["macro_f1"] for r in runs]),
+                                    "overall_accuracy": mean_std([r["overall_accuracy"] for r in runs])}
+            if kind in ("alise", "gf"):
+                plot_confusion(runs[0]["confusion"], task["names"],
+                               demo.figure(f"cm_{task['key']}_{kind}", f"confusion_{task['key']}_{kind}.png"),
+                               title=f"{name}, {task['key']}, split seed {runs[0]['seed']}")
+    if demo.real is not None:
+        rec["command"] = (f"alise probe pretrain/model {demo.real.path} --mode lp --split blocks --block {block} "
+                          f"--repeats {len(demo.p.split_seeds)} --out probe-real")
+
+
+# ====================================================================== 6. change detection
+def stage_change(demo: Demo, rec: dict) -> None:
+    import torch
+
+    from alise.downstream.change import embedding_distance, gf_change_map
+    from alise.metrics import change_detection_metrics
+    from alise.plots import plot_image_grid, plot_roc
+
+    y1, y2 = demo.p.years[0], demo.p.years[1]
+    names = {"alise": "ALISE pre-trained (Eq. 12)", "random": "ALISE random init (Eq. 12)", "gf": "GF (5-day grid)"}
+    scores = {k: [] for k in names}
+    truths = []
+    for src in demo.synth:
+        truth = src.change_mask(y1, y2)
+        if truth is None:
+            raise AliseError(f"{src.path}: no change/{y1}_{y2}.tif truth")
+        truths.append(truth)
+        for k in ("alise", "random"):
+            a, b = (torch.from_numpy(demo.embed(k, src, y)) for y in (y1, y2))
+            scores[k].append(embedding_distance(a, b).numpy())
+        scores["gf"].append(gf_change_map(demo.sits(src, y1), demo.sits(src, y2)))
+    truth = np.concatenate([t.ravel() for t in truths])
+    flat = {k: np.concatenate([v.ravel() for v in vs]) for k, vs in scores.items()}
+    valid = (truth != 255) & np.all([np.isfinite(v) for v in flat.values()], axis=0)
+    rec.update(years=[y1, y2], sites=len(demo.synth), methods={}, n_excluded_background=int((truth == 255).sum()))
+    for k, name in names.items():
+        m = change_detection_metrics(flat[k], np.where(truth == 1, 1, 0), valid=valid)
+        rec["methods"][k] = {"name": name, **m}
+    plot_roc({names[k]: (v["fpr"], v["tpr"], v["auc"]) for k, v in rec["methods"].items()},
+             demo.figure("roc", "change_roc.png"), title=f"Change {y1}→{y2}, {len(demo.synth)} synthetic sites")
+    t0 = truths[0].astype(np.float32)
+    t0[truths[0] == 255] = np.nan
+    plot_image_grid([(f"truth {y1}→{y2} (1 = changed)", t0)] + [(names[k], scores[k][0]) for k in names],
+                    demo.figure("change_maps", "change_maps.png"), ncols=4, cmap="magma",
+                    title=f"Change maps, {demo.synth[0].name} (blank = background, excluded)")
+    rec["command"] = (f"alise change pretrain/model data/synthetic/{demo.synth[0].name} --years {y1},{y2} "
+                      f"--truth data/synthetic/{demo.synth[0].name}/change/{y1}_{y2}.tif --out change.tif")
