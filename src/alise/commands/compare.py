@@ -1,0 +1,251 @@
+"""``alise compare DATA... --models ... --out DIR``: the paper's baselines side by side ([P] Table II)."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "ALISE LP/FT/FS, U-BARN FR/FT/FS, U-TAE, Presto LP and GF LP on one split and one metric -> Table II"
+DESCRIPTION = """\
+Train and evaluate several models on the same labelled data, the same train/val/test split and
+the same metric (macro-F1 over the labelled classes, background/void ignored), with the protocol
+of 'alise probe' (Adam lr 1e-4, ReduceLROnPlateau, best validation macro-F1 kept), and write a
+table like the paper's Table II.
+
+  alise-lp  alise-ft  alise-fs    ALISE linear probe / fine-tuned / from scratch
+  ubarn-fr  ubarn-ft  ubarn-fs    U-BARN frozen + shallow classifier / fine-tuned / from scratch
+  utae                            U-TAE from scratch
+  presto-lp                       frozen Presto (published weights) on monthly median composites
+  gf-lp                           linear head on the series gap-filled on a 5-day grid
+
+ALISE and U-BARN need a pre-trained directory (--model-dir alise=DIR ubarn=DIR); without one they
+are pre-trained here first on DATA for --pretrain-steps steps (ALISE: the 'alise pretrain' job;
+U-BARN: masked-acquisition reconstruction with ALISE's recipe), and the table says so.
+--set KEY=VALUE changes the architecture of the models built here (ALISE, U-BARN; U-TAE follows
+the U-Net widths), e.g. a small configuration for a CPU.
+
+Writes DIR/comparison.json, DIR/comparison.md, DIR/<model>/metrics.json and DIR/pretrain/*.
+
+example:
+  alise compare /data/worldcereal-flanders-2018 --models alise-lp,ubarn-fr,presto-lp,gf-lp \\
+      --pretrain-steps 40 --epochs 30 --out cmp
+  alise compare PASTIS/ --models alise-lp,alise-ft --model-dir alise=my-model --folds all --out pastis-cmp
+"""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from alise.compare.runners import KINDS
+
+    p.add_argument("data", metavar="DATA", nargs="+", help="labelled series: site folders, PASTIS root, ...")
+    p.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    p.add_argument("--models", default=",".join(KINDS), help=f"comma-separated subset of {','.join(KINDS)} (default all)")
+    p.add_argument("--model-dir", nargs="+", default=[], metavar="NAME=DIR",
+                   help="pre-trained models: alise=DIR (alise pretrain / import-onnx), ubarn=DIR (a U-BARN export)")
+    p.add_argument("--epochs", type=int, default=120, help="maximum training epochs of every model (default 120)")
+    p.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate of every model (paper: 1e-4)")
+    p.add_argument("--patience", type=int, default=20, help="early stopping patience in epochs (20)")
+    p.add_argument("--crop", type=int, default=64, help="training crop side, pixels (64)")
+    p.add_argument("--pretrain-steps", type=int, default=200, help="steps of the pre-training done here (200)")
+    p.add_argument("--samples-per-epoch", type=int, default=8, help="pre-training samples per epoch (8)")
+    p.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
+                   help="architecture of models built here (ALISE config keys), e.g. d_model=32")
+    p.add_argument("--folds", default="1", metavar="K|all", help="PASTIS rotation 1-5, or all (default 1)")
+    p.add_argument("--block", type=int, default=16, help="block side of spatial splits, pixels (16)")
+    p.add_argument("--repeats", type=int, default=1, help="split seeds seed..seed+N-1 (non-PASTIS data)")
+    p.add_argument("--seed", type=int, default=0, help="seed of splits, initialisations and pre-training")
+    p.add_argument("--start", default=None, metavar="DATE", help="first date used by the models (YYYY-MM-DD)")
+    p.add_argument("--end", default=None, metavar="DATE", help="last date used by the models (YYYY-MM-DD)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing DIR")
+    p.add_argument("--progress", action="store_true", help="progress bars")
+
+
+def parse_models(text: str) -> list[str]:
+    from alise.compare.runners import KINDS
+    from alise.errors import AliseError
+
+    kinds = [k.strip().lower() for k in str(text).split(",") if k.strip()]
+    bad = [k for k in kinds if k not in KINDS]
+    if bad or not kinds:
+        raise AliseError(f"--models: unknown model {bad[0] if bad else '(none)'!r}; choose among {', '.join(KINDS)}")
+    return list(dict.fromkeys(kinds))
+
+
+def parse_model_dirs(items: list[str]) -> dict[str, str]:
+    from pathlib import Path
+
+    from alise.errors import AliseError
+
+    out = {}
+    for item in items:
+        name, sep, path = str(item).partition("=")
+        if not sep or name not in ("alise", "ubarn") or not path:
+            raise AliseError(f"--model-dir {item!r}: expected alise=DIR or ubarn=DIR")
+        if not Path(path).is_dir():
+            raise AliseError(f"--model-dir {name}={path}: no such directory")
+        out[name] = path
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    import sys
+    from pathlib import Path
+
+    from alise.errors import AliseError
+    from alise.outputs import atomic_dir, check_output
+
+    kinds = parse_models(args.models)
+    dirs = parse_model_dirs(args.model_dir)
+    for name in ("epochs", "patience", "crop", "pretrain_steps", "samples_per_epoch", "block", "repeats"):
+        if getattr(args, name) <= 0:
+            raise AliseError(f"--{name.replace('_', '-')} must be > 0 (got {getattr(args, name)})")
+    from alise.config import ALISEConfig, parse_overrides
+    from alise.downstream.probe import ProbeConfig
+
+    config = ALISEConfig().replace(**parse_overrides(args.set))
+    probe_cfg = ProbeConfig(epochs=args.epochs, lr=args.lr, patience=args.patience, crop=args.crop, seed=args.seed)
+    if args.crop % 2 ** (len(config.encoder_widths) - 1):
+        raise AliseError(f"--crop {args.crop} must be a multiple of {2 ** (len(config.encoder_widths) - 1)}")
+    check_output(args.out, args.overwrite)
+
+    from alise.commands.probe import build_runs
+    from alise.compare import Task, model_entry, render_markdown, run_model
+    from alise.data import open_sources, sample_clear_pixels
+    from alise.downstream.probe import LabelSpace
+    from alise.metrics import mean_std, metrics_from_confusion
+    from alise.normalise import NormStats
+    import numpy as np
+
+    sources = open_sources(args.data, start=args.start, end=args.end)
+    label_maps = []
+    for s in sources:
+        lab = s.labels()
+        if lab is None:
+            raise AliseError(f"{s.path}: no labels (compare needs labels.tif, labels/YYYY.tif or PASTIS annotations)")
+        label_maps.append(lab)
+    labels = LabelSpace.from_sources(sources, label_maps)
+    runs = build_runs(sources, "auto", folds=args.folds, block=args.block, seed=args.seed, repeats=args.repeats,
+                      crop=args.crop)
+    data_norm = NormStats.from_samples(sample_clear_pixels(sources, 100_000, args.seed))
+    task = Task(sources, labels, runs, probe_cfg, data_norm, config, progress=args.progress)
+    data_text = ", ".join(Path(d).name for d in args.data)
+    log = lambda msg: print(f"alise compare: {msg}", file=sys.stderr)  # noqa: E731
+    pretraining: dict[str, str] = {}
+    pretrain_runs: dict[str, str] = {}
+
+    with atomic_dir(args.out, overwrite=args.overwrite) as tmp:
+        if any(k.startswith("alise") for k in kinds):
+            task.alise, pretraining["alise"] = _alise(args, dirs, config, tmp, data_norm, data_text, log, pretrain_runs)
+        if any(k in ("ubarn-fr", "ubarn-ft") for k in kinds):
+            task.ubarn, pretraining["ubarn"] = _ubarn(args, dirs, config, sources, tmp, data_norm, data_text, log,
+                                                      pretrain_runs)
+        entries = []
+        for kind in kinds:
+            log(f"{kind}: training on {len(runs)} run(s)")
+            mr = run_model(kind, task)
+            summary = {k: mean_std([res.metrics[k] for _, res in mr.results]) for k in ("macro_f1", "overall_accuracy", "miou")}
+            cm = sum(np.asarray(res.metrics["confusion"]) for _, res in mr.results)
+            report = {"task": "segmentation", "model": kind, "pretraining": _pt_text(kind, pretraining),
+                      "trainable_parameters": mr.trainable_parameters, "details": mr.details,
+                      "probe_config": {**probe_cfg.__dict__, "mode": kind}, "num_classes": labels.num_classes,
+                      "ignore": list(labels.ignore), "class_names": labels.class_names,
+                      "macro_f1": summary["macro_f1"]["mean"], "summary": summary,
+                      "pooled_test": metrics_from_confusion(cm, ignore=labels.ignore, class_names=labels.class_names),
+                      "runs": [{"name": r.name, "split": r.split, "best_epoch": res.best_epoch,
+                                **{k: res.metrics[k] for k in ("macro_f1", "overall_accuracy", "miou", "per_class_f1",
+                                                               "n_pixels", "confusion")},
+                                "history": res.history} for r, res in mr.results]}
+            (tmp / kind).mkdir()
+            (tmp / kind / "metrics.json").write_text(json.dumps(report, indent=2, default=_json) + "\n")
+            entries.append(model_entry(kind, report["pretraining"], mr.trainable_parameters, summary["macro_f1"],
+                                       f"{kind}/metrics.json", mr.details))
+            log(f"{kind}: macro-F1 {summary['macro_f1']['mean']:.4f} ± {summary['macro_f1']['std']:.4f}")
+        split = runs[0].split
+        report = {"task": "segmentation", "metric": "macro_f1",
+                  "metric_name": "macro-F1, background/void ignored", "data": [str(d) for d in args.data],
+                  "n_series": len(sources), "num_classes": labels.num_classes, "ignore": list(labels.ignore),
+                  "class_names": labels.class_names, "split": split, "n_runs": len(runs),
+                  "split_text": _split_text(split), "protocol": probe_cfg.__dict__,
+                  "protocol_text": f"Adam lr {args.lr:g}, ≤ {args.epochs} epochs, patience {args.patience}, "
+                                   f"crop {args.crop}, seed {args.seed}",
+                  "architecture_overrides": parse_overrides(args.set), "pretraining_runs": pretrain_runs,
+                  "models": entries, "command": "alise compare " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["compare"]
+                                                                          else sys.argv[1:])}
+        (tmp / "comparison.json").write_text(json.dumps(report, indent=2, default=_json) + "\n")
+        (tmp / "comparison.md").write_text(render_markdown(report))
+    print(render_markdown(report))
+    return 0
+
+
+def _json(o):
+    import numpy as np
+
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, (np.integer, np.floating)):
+        return o.item()
+    return str(o)
+
+
+def _pt_text(kind: str, pretraining: dict) -> str:
+    if kind in ("alise-lp", "alise-ft"):
+        return pretraining["alise"]
+    if kind in ("ubarn-fr", "ubarn-ft"):
+        return pretraining["ubarn"]
+    if kind == "presto-lp":
+        return "worldwide (Presto's published weights)"
+    return "✗"
+
+
+def _split_text(split: dict) -> str:
+    if split.get("method") == "pastis_folds":
+        return "PASTIS folds (train {train} / val {val} / test {test}, first run)".format(**split)
+    if split.get("method") == "spatial_block":
+        px = split.get("pixels", {})
+        return (f"spatial blocks of {split.get('block')} px (train/val/test pixels "
+                f"{px.get('train')}/{px.get('val')}/{px.get('test')}, first run)")
+    return str(split.get("method", "?"))
+
+
+def _alise(args, dirs, config, tmp, data_norm, data_text, log, pretrain_runs):
+    """The ALISE model: loaded from --model-dir, or pre-trained here with the 'alise pretrain' job."""
+    from alise.model_io import load
+
+    if "alise" in dirs:
+        return load(dirs["alise"]), f"given: {dirs['alise']}"
+    needs_pretrained = any(k in ("alise-lp", "alise-ft") for k in parse_models(args.models))
+    if not needs_pretrained:  # alise-fs only needs the architecture and the normalisation
+        from alise.model import ALISE
+
+        return ALISE(config, data_norm), "✗"
+    from alise.train.run import PretrainJob, run_pretraining
+
+    log(f"pre-training ALISE for {args.pretrain_steps} steps on {data_text}")
+    out = tmp / "pretrain" / "alise"
+    job = PretrainJob(data=list(args.data), out=str(out), config=config, max_steps=args.pretrain_steps,
+                      samples_per_epoch=args.samples_per_epoch, crop=args.crop, seed=args.seed, progress=args.progress,
+                      keep_checkpoints=1)
+    record = run_pretraining(job)
+    pretrain_runs["alise"] = (f"pretrain/alise: {record['steps_done']} steps, {record['epochs_done']} epochs, "
+                              f"selected epoch {record['selected_epoch']}")
+    return load(out / "model"), f"pre-trained here for {args.pretrain_steps} steps on {data_text}"
+
+
+def _ubarn(args, dirs, config, sources, tmp, data_norm, data_text, log, pretrain_runs):
+    """The U-BARN model: loaded from --model-dir, or pre-trained here (masked acquisitions)."""
+    from types import SimpleNamespace
+
+    from alise.baselines.ubarn import load_ubarn, pretrain_ubarn
+    from alise.train.run import split_validation
+
+    if "ubarn" in dirs:
+        return load_ubarn(dirs["ubarn"]), f"given: {dirs['ubarn']}"
+    log(f"pre-training U-BARN for {args.pretrain_steps} steps on {data_text}")
+    train, val, _ = split_validation(SimpleNamespace(val=None, seed=args.seed), sources)
+    model, record = pretrain_ubarn(train, data_norm, config, steps=args.pretrain_steps, crop=args.crop,
+                                   samples_per_epoch=args.samples_per_epoch, seed=args.seed, val_sources=val,
+                                   progress=args.progress)
+    model.save(tmp / "pretrain" / "ubarn" / "model", record={k: v for k, v in record.items() if k != "history"})
+    (tmp / "pretrain" / "ubarn" / "history.json").write_text(__import__("json").dumps(record["history"], indent=1))
+    pretrain_runs["ubarn"] = (f"pretrain/ubarn: {record['steps']} steps, {record['epochs']} epochs, "
+                              f"best val loss {record['best_val_loss']:.4f}")
+    return model, f"pre-trained here for {args.pretrain_steps} steps on {data_text}"

@@ -1,0 +1,173 @@
+"""The models of `alise compare`: parameter counts, U-BARN pre-training, adapters of the probe."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from alise.baselines.ubarn import UBARN, is_ubarn_dir, load_ubarn, pretrain_ubarn
+from alise.batch import SITSBatch
+from alise.compare import human_count, trainable_parameter_counts
+from alise.compare.runners import (FeatureTable, TemporalFeatureHead, UBarnSegmenter, UTAESegmenter, _Squeeze,
+                                   gf_grid, plug_end_to_end)
+from alise.config import ALISEConfig, parse_overrides
+from alise.downstream.heads import SegmentationModel, count_parameters
+from alise.errors import AliseError
+
+from .conftest import TINY
+
+TINY_CFG = ALISEConfig().replace(**parse_overrides(TINY))
+
+# [P] Table II, trainable parameters on PASTIS (K = 19).
+PAPER = {"alise-lp": 12.2e3, "alise-ft": 1.1e6, "alise-fs": 1.1e6, "ubarn-fr": 13.8e3, "ubarn-ft": 1.1e6,
+         "ubarn-fs": 1.1e6, "utae": 1.1e6, "presto-lp": 2.5e3}
+
+
+def test_trainable_parameters_match_the_paper_for_19_classes():
+    counts = trainable_parameter_counts(19)
+    for kind, paper in PAPER.items():
+        assert abs(counts[kind] - paper) / paper < 0.03, (kind, counts[kind], paper)
+        assert human_count(counts[kind]) == human_count(paper)
+    assert counts["alise-lp"] == 640 * 19 + 19 == 12_179
+    assert counts["alise-ft"] == 1_110_336 + 12_179
+    assert counts["ubarn-fr"] == 13_779
+    assert counts["ubarn-ft"] == 1_007_552 + 100_416 + 13_779  # U-Net + Transformer + SC, no projector
+    assert counts["utae"] == 1_086_969
+    assert counts["presto-lp"] == 2_451
+    assert counts["gf-lp"] == 73 * 10 * 19 + 19
+
+
+def _batch(b=2, t=6, h=16, pad_last=2) -> SITSBatch:
+    g = torch.Generator().manual_seed(0)
+    valid = torch.ones(b, t, dtype=torch.bool)
+    valid[-1, t - pad_last:] = False
+    return SITSBatch(x=torch.randn(b, t, 10, h, h, generator=g) * valid[:, :, None, None, None],
+                     days=torch.arange(t, dtype=torch.float32).repeat(b, 1) * 10 * valid,
+                     valid_dates=valid, valid_pixels=valid[:, :, None, None].expand(b, t, h, h).clone())
+
+
+def test_ubarn_corruption_masks_only_real_dates_and_keeps_one():
+    model = UBARN(TINY_CFG, mask_ratio=0.5)
+    batch = _batch()
+    x, masked = model.corrupt(batch, torch.Generator().manual_seed(1))
+    assert not (masked & ~batch.valid_dates).any()
+    assert masked.sum(1).tolist() == [3, 2]  # round(0.5 · 6), round(0.5 · 4)
+    assert (x[masked] == 0).all() and torch.equal(x[~masked], batch.x[~masked])
+    one = _batch(b=1, t=2, pad_last=0)
+    _, m = UBARN(TINY_CFG, mask_ratio=0.9).corrupt(one)
+    assert m.sum() == 1  # at least one date is left to reconstruct from
+
+
+def test_ubarn_loss_only_sees_corrupted_dates():
+    torch.manual_seed(0)
+    model = UBARN(TINY_CFG).eval()
+    batch = _batch()
+    g = lambda: torch.Generator().manual_seed(3)  # noqa: E731
+    _, masked = model.corrupt(batch, g())
+    loss = model.pretrain_step(batch, g())["loss"]
+    x_in, _ = model.corrupt(batch, g())
+    x_hat = model.reconstruct(x_in, batch.days, batch.valid_dates)
+    from alise.losses import reconstruction_loss
+
+    assert torch.allclose(loss, reconstruction_loss(batch.x, x_hat, batch.valid_pixels, masked))
+    assert not torch.allclose(loss, reconstruction_loss(batch.x, x_hat, batch.valid_pixels, batch.valid_dates))
+
+
+def test_ubarn_export_is_an_alise_directory(tmp_path):
+    from alise.model_io import load
+
+    model = UBARN(TINY_CFG, mask_ratio=0.4)
+    with torch.no_grad():
+        model.head.weight.add_(1.0)
+    model.save(tmp_path / "ub", record={"steps": 3})
+    assert is_ubarn_dir(tmp_path / "ub") and (tmp_path / "ub" / "model.safetensors").is_file()
+    back = load_ubarn(tmp_path / "ub")
+    assert back.mask_ratio == 0.4 and torch.equal(back.head.weight, model.head.weight)
+    batch = _batch()
+    model.eval()
+    assert torch.allclose(back.sste(batch.x, batch.days, batch.valid_dates),
+                          model.sste(batch.x, batch.days, batch.valid_dates), atol=1e-6)
+    plain = load(tmp_path / "ub")  # an ordinary ALISE directory too
+    plain.save(tmp_path / "plain")
+    with pytest.raises(AliseError, match="not a U-BARN"):
+        load_ubarn(tmp_path / "plain")
+
+
+def test_ubarn_pretraining_reduces_the_loss_and_keeps_the_best(synth_root):
+    from alise.data import open_sources, sample_clear_pixels
+    from alise.normalise import NormStats
+
+    sources = open_sources(synth_root)
+    norm = NormStats.from_samples(sample_clear_pixels(sources, 5000, 0))
+    model, rec = pretrain_ubarn(sources, norm, TINY_CFG, steps=12, crop=16, samples_per_epoch=4, lr=3e-3)
+    vals = [h["val_loss"] for h in rec["history"] if "val_loss" in h]
+    assert rec["steps"] == 12 and len(vals) == rec["epochs"] == 6
+    assert rec["best_val_loss"] == min(vals) < vals[0]
+    assert not model.training
+
+
+def test_shallow_head_on_cached_features_ignores_padding():
+    torch.manual_seed(0)
+    d, k, t = 8, 5, 4
+    head = TemporalFeatureHead(d, k).eval()
+    feats = torch.randn(3, t, d)  # 3 pixels, 4 real dates
+    short = torch.cat([torch.ones(3, t, 1), feats], -1).flatten(1)  # (N, T·(1+D)), flag 1 = real date
+    garbage = torch.cat([torch.zeros(3, 2, 1), 100 * torch.randn(3, 2, d)], -1).flatten(1)  # 2 padded dates
+    padded = torch.cat([short, garbage], 1)
+    assert torch.allclose(head.forward_flat(short), head.forward_flat(padded), atol=1e-6)
+    img = padded.T.reshape(1, -1, 3, 1)  # the same pixels as a (1, F, 3, 1) map
+    assert torch.allclose(head(img)[0, :, :, 0].T, head.forward_flat(padded), atol=1e-6)
+    assert count_parameters(head) == d + 3 * (d * d + d) + d * k + k
+
+
+@pytest.mark.parametrize("make", [lambda: UTAESegmenter(TINY_CFG, 7), lambda: UBarnSegmenter(UBARN(TINY_CFG), 7)])
+def test_end_to_end_models_pose_as_encoders(make):
+    torch.manual_seed(0)
+    enc = make().eval()
+    batch = _batch()
+    y = enc.encode(batch.x, batch.days, batch.valid_dates)
+    assert y.shape == (2, 1, 7, 16, 16)
+    net = SegmentationModel(enc, _Squeeze())
+    assert net(batch.x, batch.days, batch.valid_dates).shape == (2, 7, 16, 16)
+    trainable = {id(p) for p in net.trainable_parameters()}
+    loss = net(batch.x, batch.days, batch.valid_dates).square().mean()
+    loss.backward()
+    reached = {id(p) for p in enc.parameters() if p.grad is not None and p.grad.abs().sum() > 0}
+    assert reached <= trainable and len(reached) > 0
+    # only real dates matter: garbage at padded dates changes nothing
+    x2 = batch.x.clone()
+    x2[~batch.valid_dates] = 7.0
+    assert torch.allclose(enc.encode(x2, batch.days, batch.valid_dates), y, atol=1e-5)
+
+
+def test_plug_end_to_end_trains_the_whole_network():
+    from types import SimpleNamespace
+
+    enc = UTAESegmenter(TINY_CFG, 7)
+    probe = SimpleNamespace(encoder=enc)
+    plug_end_to_end(probe)
+    assert count_parameters(probe.params) == count_parameters(enc.utae)
+
+
+def test_feature_table_computes_each_source_once():
+    calls = []
+
+    def fn(i):
+        calls.append(i)
+        return np.arange(2 * 4 * 5, dtype=np.float64).reshape(2, 4, 5) + i
+
+    table = FeatureTable(fn)
+    w = table.window(1, (1, 2, 2, 3))
+    assert w.dtype == torch.float32 and w.shape == (2, 2, 3) and float(w[0, 0, 0]) == 1 * 5 + 2 + 1
+    table.window(1, (0, 0, 4, 5))
+    assert calls == [1] and table.n_encoded == 1
+
+
+def test_gf_grid_spans_the_data_every_five_days(synth_root):
+    from alise.data import open_sources
+
+    sources = open_sources(synth_root)
+    grid = gf_grid(sources)
+    assert np.allclose(np.diff(grid), 5.0)
+    assert grid[0] == min(s.days[0] for s in sources) and grid[-1] <= max(s.days[-1] for s in sources) < grid[-1] + 5
