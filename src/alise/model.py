@@ -88,39 +88,72 @@ class ALISE(nn.Module):
             raise AliseError("every series of the batch needs at least one valid (non-padded) date")
         return valid_dates
 
-    def _sse(self, x: Tensor, valid_dates: Tensor) -> Tensor:
-        """UNet on the real frames only, scattered back into zeros: ``(B, T, C, H, W) → (B, T, D, H, W)``."""
-        b = x.shape[0]
+    def _frames_per_chunk(self, h: int, w: int, chunk_frames: int | None) -> int | None:
+        """Frames per UNet call: as given; in eval mode by default so that one chunk's widest
+        activation stays near 256 MB (memory bounded whatever T; no effect on the result)."""
+        if chunk_frames is not None:
+            if chunk_frames <= 0:
+                raise AliseError(f"chunk_frames must be a positive number of frames, got {chunk_frames}")
+            return chunk_frames
+        if self.training:
+            return None  # BatchNorm statistics must see the whole batch of frames
+        widest = max(self.config.encoder_widths[0], self.config.decoder_widths[0], self.config.d_model)
+        return max(1, (256 << 20) // (4 * widest * h * w))
+
+    def _sse(self, x: Tensor, valid_dates: Tensor, chunk_frames: int | None = None) -> Tensor:
+        """UNet on the real frames only, scattered back into zeros: ``(B, T, C, H, W) → (B, T, D, H, W)``.
+
+        Frames go through the UNet in chunks of ``chunk_frames`` (see :meth:`_frames_per_chunk`);
+        the UNet works frame by frame, so chunking does not change the output in eval mode.
+        """
+        b, _, _, h, w = x.shape
         frames = rearrange(x, "b t c h w -> (b t) c h w")
         flat_valid = valid_dates.reshape(-1)
-        all_valid = bool(flat_valid.all())
-        if not all_valid:
-            idx = flat_valid.nonzero().squeeze(1)
-            frames = frames.index_select(0, idx)  # (N_valid, C, H, W)
-        if self.channels_last:
-            frames = frames.contiguous(memory_format=torch.channels_last)
-        f = self.unet(frames)  # (N_valid, D, H, W)
-        if not all_valid:
-            f = f.new_zeros((flat_valid.numel(), *f.shape[1:])).index_copy(0, idx, f)
-        return rearrange(f, "(b t) d h w -> b t d h w", b=b)
+        step = self._frames_per_chunk(h, w, chunk_frames)
+        prep = (lambda z: z.contiguous(memory_format=torch.channels_last)) if self.channels_last else (lambda z: z)
+        if bool(flat_valid.all()) and (step is None or step >= frames.shape[0]):
+            return rearrange(self.unet(prep(frames)), "(b t) d h w -> b t d h w", b=b)
+        idx = flat_valid.nonzero().squeeze(1)
+        step = idx.numel() if step is None else step
+        out = None
+        # A loop over chunks of frames (bounded memory), not over single dates.
+        for s in range(0, idx.numel(), step):
+            part = self.unet(prep(frames.index_select(0, idx[s:s + step])))  # (n, D, H, W)
+            if out is None:
+                out = part.new_zeros((flat_valid.numel(), *part.shape[1:]))
+            if torch.is_grad_enabled():
+                out = out.index_copy(0, idx[s:s + step], part)
+            else:
+                out.index_copy_(0, idx[s:s + step], part)  # in place: one full-size buffer
+        return rearrange(out, "(b t) d h w -> b t d h w", b=b)
 
     def _per_pixel(self, f: Tensor, days: Tensor, valid_dates: Tensor, chunk_pixels: int | None,
                    fn: Callable[[Tensor, Tensor], Tensor]) -> Tensor:
-        """Add PE, then ``fn`` on every pixel's date sequence ``(n, T, D)``, in chunks of pixels → ``(B·H·W, ...)``."""
-        b, _, d, h, w = f.shape
-        f = f + date_encoding(days, d, self.config.pe_base)[..., None, None]  # PE broadcast over H, W
-        seq = rearrange(f, "b t d h w -> (b h w) t d")
-        valid = repeat(valid_dates, "b t -> (b hw) t", hw=h * w)
-        n = seq.shape[0]
+        """Add PE, then ``fn`` on every pixel's date sequence ``(n, T, D)``, in chunks of pixels → ``(B·H·W, ...)``.
+
+        Chunks are cut from ``f`` as views, so the full ``(B·H·W, T, D)`` copy is never made when
+        ``chunk_pixels`` is set (bounded memory for long series).
+        """
+        b, t, d, h, w = f.shape
+        pe = date_encoding(days, d, self.config.pe_base)[..., None, None]  # (B, T, D, 1, 1), broadcast over H, W
+        f = f + pe if torch.is_grad_enabled() else f.add_(pe)  # in place when no graph needs f
         if chunk_pixels is not None and chunk_pixels <= 0:
             raise AliseError(f"chunk_pixels must be a positive number of pixels, got {chunk_pixels}")
-        step = n if chunk_pixels is None else chunk_pixels
-        if step >= n:
-            return fn(seq, valid)
-        # A loop over chunks of pixels (bounded memory), not over single pixels or dates.
-        return torch.cat([fn(seq[i:i + step], valid[i:i + step]) for i in range(0, n, step)])
+        n = h * w
+        if chunk_pixels is None or chunk_pixels >= b * n:
+            seq = rearrange(f, "b t d h w -> (b h w) t d")
+            return fn(seq, repeat(valid_dates, "b t -> (b hw) t", hw=n))
+        flat = rearrange(f, "b t d h w -> b t d (h w)")
+        outs = []
+        # Loops over series and chunks of pixels (bounded memory), not over single pixels or dates.
+        for i in range(b):
+            for s in range(0, n, chunk_pixels):
+                seq = rearrange(flat[i, :, :, s:s + chunk_pixels], "t d n -> n t d")
+                outs.append(fn(seq, valid_dates[i:i + 1].expand(seq.shape[0], t)))
+        return torch.cat(outs)  # (B·H·W, ...) in (b h w) order
 
-    def sste(self, x: Tensor, days: Tensor, valid_dates: Tensor, chunk_pixels: int | None = None) -> Tensor:
+    def sste(self, x: Tensor, days: Tensor, valid_dates: Tensor, chunk_pixels: int | None = None,
+             chunk_frames: int | None = None) -> Tensor:
         """Spatio-spectro-temporal encoder Ψ (U-BARN, [P] §III-A).
 
         Args:
@@ -128,16 +161,20 @@ class ALISE(nn.Module):
             days: ``(B, T)`` days since 2014-03-03.
             valid_dates: ``(B, T)`` bool, True = real acquisition.
             chunk_pixels: run the Transformer on at most this many pixel sequences at a time.
+            chunk_frames: run the UNet on at most this many frames at a time (default in eval
+                mode: chunks of about 256 MB of activations; in train mode: all frames).
 
         Returns:
             ``(B, T, D, H, W)``; entries at padded dates are meaningless.
         """
         valid_dates = self._check(x, days, valid_dates)
         b, _, _, h, w = x.shape
-        out = self._per_pixel(self._sse(x, valid_dates), days, valid_dates, chunk_pixels, self.transformer)
+        out = self._per_pixel(self._sse(x, valid_dates, chunk_frames), days, valid_dates, chunk_pixels,
+                              self.transformer)
         return rearrange(out, "(b h w) t d -> b t d h w", b=b, h=h, w=w)
 
-    def encode(self, x: Tensor, days: Tensor, valid_dates: Tensor, chunk_pixels: int | None = None) -> Tensor:
+    def encode(self, x: Tensor, days: Tensor, valid_dates: Tensor, chunk_pixels: int | None = None,
+               chunk_frames: int | None = None) -> Tensor:
         """Aligned representation Y = temporal projector(Ψ(x)) ([P] Eq. 1).
 
         Args: as :meth:`sste`.
@@ -151,7 +188,7 @@ class ALISE(nn.Module):
         def temporal(seq: Tensor, valid: Tensor) -> Tensor:  # (n, T, D) → (n, Q, D)
             return self.projector(self.transformer(seq, valid), valid)
 
-        out = self._per_pixel(self._sse(x, valid_dates), days, valid_dates, chunk_pixels, temporal)
+        out = self._per_pixel(self._sse(x, valid_dates, chunk_frames), days, valid_dates, chunk_pixels, temporal)
         return rearrange(out, "(b h w) q d -> b q d h w", b=b, h=h, w=w)
 
     # ------------------------------------------------------------------ heads

@@ -167,3 +167,23 @@ def test_pretrain_step_reconstructs_across_views(make_model, make_batch):
         l_ab = reconstruction_loss(a.x, model.decode(yb, a.days), a.valid_pixels, a.valid_dates)
         l_ba = reconstruction_loss(b.x, model.decode(ya, b.days), b.valid_pixels, b.valid_dates)
     torch.testing.assert_close(out["rec"], 0.5 * (l_ab + l_ba), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("chunk_frames,chunk_pixels", [(1, None), (3, None), (None, 7), (2, 50)])
+def test_chunking_frames_and_pixels_does_not_change_the_output(make_model, make_batch, chunk_frames, chunk_pixels):
+    model = make_model().eval()
+    batch = make_batch(b=2, t=5)
+    batch.valid_dates[1, 3:] = False  # padding + chunks of frames that straddle series
+    with torch.inference_mode():
+        ref = model.encode(batch.x, batch.days, batch.valid_dates, chunk_frames=10_000)
+        out = model.encode(batch.x, batch.days, batch.valid_dates, chunk_frames=chunk_frames, chunk_pixels=chunk_pixels)
+        feats = model.sste(batch.x, batch.days, batch.valid_dates, chunk_frames=chunk_frames, chunk_pixels=chunk_pixels)
+        feats_ref = model.sste(batch.x, batch.days, batch.valid_dates)
+    assert (out - ref).abs().max().item() < 1e-5
+    assert (feats - feats_ref)[batch.valid_dates].abs().max().item() < 1e-5
+
+
+def test_chunk_frames_must_be_positive(make_model, make_batch):
+    batch = make_batch()
+    with pytest.raises(AliseError, match="chunk_frames"):
+        make_model().eval().encode(batch.x, batch.days, batch.valid_dates, chunk_frames=0)
