@@ -1,8 +1,9 @@
-"""Linear probing a pre-trained model vs the same architecture with random weights (JSON).
+"""Linear probing a pre-trained model vs the same architecture with random weights vs GF features (JSON).
 
 A frozen random encoder is a strong baseline on small data; pre-training must beat it for the
 embedding to be worth anything ([P] Table II compares ALISE^LP with ALISE^FS). Both go through
-exactly the same ``alise probe --mode lp`` protocol and split.
+exactly the same ``alise probe --mode lp`` protocol and split; the gap-filling features (GF-LP,
+``alise compare --models gf-lp``) use the same probe, split, epochs and learning rate.
 
     python benchmarks/probe_pretrained_vs_random.py MODEL DATA [--epochs 50 --lr 1e-3]
 """
@@ -50,7 +51,14 @@ def main(argv=None) -> int:
             m = json.loads((res / "metrics.json").read_text())
             out[name] = {"macro_f1": m["macro_f1"], "summary": m["summary"],
                          "per_class_f1": m["runs"][0]["per_class_f1"]}
-    print(json.dumps({"benchmark": "probe_pretrained_vs_random", "model": a.model, **out}, indent=2))
+        res = Path(tmp) / "gf"
+        rc = alise(["compare", *a.data, "--models", "gf-lp", "--epochs", a.epochs, "--lr", a.lr, "--seed", a.seed,
+                    "--out", str(res), *extra])
+        if rc:
+            return rc
+        gf = json.loads((res / "comparison.json").read_text())
+        out["gf"] = gf["models"][0]  # the one row: model, trainable parameters, macro_f1 mean ± std
+    print(json.dumps({"benchmark": "probe_pretrained_vs_random", "model": a.model, **out}, indent=2, default=str))
     return 0
 
 
