@@ -139,6 +139,9 @@ class ALISE(nn.Module):
         f = f + pe if torch.is_grad_enabled() else f.add_(pe)  # in place when no graph needs f
         if chunk_pixels is not None and chunk_pixels <= 0:
             raise AliseError(f"chunk_pixels must be a positive number of pixels, got {chunk_pixels}")
+        if chunk_pixels is None and not torch.is_grad_enabled():
+            # Inference default: about 256 MB per (pixels, T, D) activation, whatever T.
+            chunk_pixels = max(256, (256 << 20) // (4 * t * d))
         n = h * w
         if chunk_pixels is None or chunk_pixels >= b * n:
             seq = rearrange(f, "b t d h w -> (b h w) t d")
@@ -160,7 +163,8 @@ class ALISE(nn.Module):
             x: ``(B, T, C, H, W)`` normalised reflectance (values at padded dates are ignored).
             days: ``(B, T)`` days since 2014-03-03.
             valid_dates: ``(B, T)`` bool, True = real acquisition.
-            chunk_pixels: run the Transformer on at most this many pixel sequences at a time.
+            chunk_pixels: run the Transformer on at most this many pixel sequences at a time
+                (default without autograd: about 256 MB of activations per chunk; with it: all).
             chunk_frames: run the UNet on at most this many frames at a time (default in eval
                 mode: chunks of about 256 MB of activations; in train mode: all frames).
 
