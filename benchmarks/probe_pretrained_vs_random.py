@@ -11,6 +11,7 @@ exactly the same ``alise probe --mode lp`` protocol and split; the gap-filling f
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import tempfile
@@ -30,7 +31,11 @@ def main(argv=None) -> int:
 
     import torch
 
-    from alise.cli import main as alise
+    from alise.cli import main as alise_cli
+
+    def alise(argv):  # the commands' own reports go to stderr: stdout carries only this JSON
+        with contextlib.redirect_stdout(sys.stderr):
+            return alise_cli(argv)
     from alise.model import ALISE
     from alise.model_io import load
 

@@ -90,7 +90,7 @@ class ALISE(nn.Module):
 
     def _frames_per_chunk(self, h: int, w: int, chunk_frames: int | None) -> int | None:
         """Frames per UNet call: as given; in eval mode by default so that one chunk's widest
-        activation stays near 256 MB (memory bounded whatever T; no effect on the result)."""
+        activation stays near 64 MB (memory bounded whatever T; no effect on the result)."""
         if chunk_frames is not None:
             if chunk_frames <= 0:
                 raise AliseError(f"chunk_frames must be a positive number of frames, got {chunk_frames}")
@@ -98,7 +98,7 @@ class ALISE(nn.Module):
         if self.training:
             return None  # BatchNorm statistics must see the whole batch of frames
         widest = max(self.config.encoder_widths[0], self.config.decoder_widths[0], self.config.d_model)
-        return max(1, (256 << 20) // (4 * widest * h * w))
+        return max(1, (64 << 20) // (4 * widest * h * w))
 
     def _sse(self, x: Tensor, valid_dates: Tensor, chunk_frames: int | None = None) -> Tensor:
         """UNet on the real frames only, scattered back into zeros: ``(B, T, C, H, W) → (B, T, D, H, W)``.
@@ -166,7 +166,7 @@ class ALISE(nn.Module):
             chunk_pixels: run the Transformer on at most this many pixel sequences at a time
                 (default without autograd: about 256 MB of activations per chunk; with it: all).
             chunk_frames: run the UNet on at most this many frames at a time (default in eval
-                mode: chunks of about 256 MB of activations; in train mode: all frames).
+                mode: chunks of about 64 MB per activation; in train mode: all frames).
 
         Returns:
             ``(B, T, D, H, W)``; entries at padded dates are meaningless.

@@ -55,7 +55,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             raise AliseError(f"checkpoint {path} does not exist")
         # Our checkpoints hold only tensors and primitive containers: never unpickle code.
         try:
-            return torch.load(path, map_location=map_location, weights_only=True if weights_only is None else weights_only)
+            return torch.load(path, map_location=map_location, weights_only=True)  # whatever the caller asks
         except (RuntimeError, EOFError, ValueError) as e:
             raise AliseError(f"checkpoint {path} cannot be read ({e.__class__.__name__}); delete it to resume from an earlier one") from None
 
