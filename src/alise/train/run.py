@@ -239,8 +239,16 @@ def build_trainer(job: PretrainJob, out: Path):
 def run_pretraining(job: PretrainJob) -> dict | None:
     """Run ``job`` end to end; returns the ``run.json`` record (None in DDP child processes)."""
     job.validate()
+    import logging
+    import warnings
+
     import lightning as L
     import torch
+
+    # Lightning's start-up banners (GPU/TPU availability, tips) and a deprecation inside Lightning
+    # itself say nothing about the run: keep the terminal for our progress and errors.
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=r".*LeafSpec.*is deprecated")
 
     from alise.data import PretrainDataset, open_sources
     from alise.train.datamodule import PretrainDataModule
