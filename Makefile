@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/alise demo --out demo-output
+	$(BIN)/alise demo --out demo-output --overwrite
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --timeout 600
