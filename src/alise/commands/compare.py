@@ -116,13 +116,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     sources = open_sources(args.data, start=args.start, end=args.end)
-    label_maps = []
-    for s in sources:
-        lab = s.labels()
-        if lab is None:
-            raise AliseError(f"{s.path}: no labels (compare needs labels.tif, labels/YYYY.tif or PASTIS annotations)")
-        label_maps.append(lab)
-    labels = LabelSpace.from_sources(sources, label_maps)
+    labels = LabelSpace.read(sources, "compare")
     runs = build_runs(sources, "auto", folds=args.folds, block=args.block, seed=args.seed, repeats=args.repeats,
                       crop=args.crop)
     data_norm = NormStats.from_samples(sample_clear_pixels(sources, 100_000, args.seed))

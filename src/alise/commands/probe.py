@@ -92,13 +92,7 @@ def run(args: argparse.Namespace) -> int:
     model_id = read_metadata(args.model).get("weights", {}).get("sha256")
     model = load(args.model)
     sources = open_inputs(args.data, start=args.start, end=args.end, model=model)
-    label_maps = []
-    for s in sources:
-        lab = s.labels()
-        if lab is None:
-            raise AliseError(f"{s.path}: no labels (probe needs labels.tif, labels/YYYY.tif or PASTIS annotations)")
-        label_maps.append(lab)
-    labels = LabelSpace.from_sources(sources, label_maps)
+    labels = LabelSpace.read(sources, "probe")
     runs = build_runs(sources, split, folds=args.folds, block=args.block, fractions=fractions, seed=args.seed,
                       repeats=args.repeats, crop=cfg.crop, eval_crop=args.eval_crop,
                       scarcity=args.scarcity, subsets=args.subsets)

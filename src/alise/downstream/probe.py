@@ -108,6 +108,18 @@ class LabelSpace:
         k = max(kept) + 1
         return cls(k, ignore, [names.get(i, str(i)) for i in range(k)])
 
+    @classmethod
+    def read(cls, sources, command: str = "probe") -> "LabelSpace":
+        """Read every source's labels (an :class:`AliseError` naming the first unlabelled one) and
+        build the label space from them."""
+        maps = []
+        for s in sources:
+            lab = s.labels()
+            if lab is None:
+                raise AliseError(f"{s.path}: no labels ({command} needs labels.tif, labels/YYYY.tif or PASTIS annotations)")
+            maps.append(lab)
+        return cls.from_sources(sources, maps)
+
     def targets(self, raw: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
         """Loss targets: raw ids → ``(h, w)`` int64, ``IGNORE_INDEX`` where ignored, unknown or outside ``mask``."""
         t = np.asarray(raw, dtype=np.int64).copy()
