@@ -31,21 +31,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from gemm import gemm_peak  # benchmarks/gemm.py (the script folder is on sys.path)
 
 #: Assumed sustained dense throughput of one data-centre GPU for this workload (A100, TF32 / bf16
 #: tensor cores ≈ 156 / 312 TFLOP/s peak; convs and small attention reach roughly a third).
 GPU_TFLOPS = {"fp32": 50.0, "bf16": 100.0}
-
-
-def gemm_peak(dtype: torch.dtype, n: int = 2048, reps: int = 5) -> float:
-    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
-    a @ b
-    best = float("inf")
-    for _ in range(reps):
-        t = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - t)
-    return 2 * n**3 / best / 1e9
 
 
 def encode_flops(model, s: int, t: int) -> float:

@@ -18,22 +18,11 @@ import platform
 import time
 
 import torch
+from gemm import gemm_peak  # benchmarks/gemm.py (the script folder is on sys.path)
 
 from alise.batch import SITSBatch
 from alise.config import ALISEConfig
 from alise.model import ALISE
-
-
-def gemm_gflops(n: int = 2048, repeats: int = 5) -> float:
-    """Best-of fp32 ``n × n`` matmul throughput, GFLOP/s."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - t)
-    return 2 * n**3 / best / 1e9
 
 
 def views(b: int = 2, t: int = 30, h: int = 64, seed: int = 0) -> tuple[SITSBatch, SITSBatch]:
@@ -73,7 +62,7 @@ def main() -> None:
     torch.manual_seed(0)
     model = ALISE(ALISEConfig()).train()
     batch = views()
-    peak = gemm_gflops()
+    peak = gemm_peak()
     out = {"benchmark": "pretrain_step", "config": "paper (Table I): batch 2, 2 x 30 dates, 64x64, full ALISE",
            "threads": torch.get_num_threads(), "machine": platform.processor() or platform.machine(),
            "torch": torch.__version__, "gemm_fp32_gflops": round(peak, 1),
