@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from alise.commands._protocol import add_protocol_arguments
+
 HELP = "ALISE LP/FT/FS, U-BARN FR/FT/FS, U-TAE, Presto LP and GF LP on one split and one metric -> Table II"
 DESCRIPTION = """\
 Train and evaluate several models on the same labelled data, the same train/val/test split and
@@ -40,20 +42,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--models", default=",".join(KINDS), help=f"comma-separated subset of {','.join(KINDS)} (default all)")
     p.add_argument("--model-dir", nargs="+", default=[], metavar="NAME=DIR",
                    help="pre-trained models: alise=DIR (alise pretrain / import-onnx), ubarn=DIR (a U-BARN export)")
-    p.add_argument("--epochs", type=int, default=120, help="maximum training epochs of every model (default 120)")
-    p.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate of every model (paper: 1e-4)")
-    p.add_argument("--patience", type=int, default=20, help="early stopping patience in epochs (20)")
-    p.add_argument("--crop", type=int, default=64, help="training crop side, pixels (64)")
     p.add_argument("--pretrain-steps", type=int, default=200, help="steps of the pre-training done here (200)")
     p.add_argument("--samples-per-epoch", type=int, default=8, help="pre-training samples per epoch (8)")
     p.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
                    help="architecture of models built here (ALISE config keys), e.g. d_model=32")
-    p.add_argument("--folds", default="1", metavar="K|all", help="PASTIS rotation 1-5, or all (default 1)")
-    p.add_argument("--block", type=int, default=16, help="block side of spatial splits, pixels (16)")
-    p.add_argument("--repeats", type=int, default=1, help="split seeds seed..seed+N-1 (non-PASTIS data)")
-    p.add_argument("--seed", type=int, default=0, help="seed of splits, initialisations and pre-training")
-    p.add_argument("--start", default=None, metavar="DATE", help="first date used by the models (YYYY-MM-DD)")
-    p.add_argument("--end", default=None, metavar="DATE", help="last date used by the models (YYYY-MM-DD)")
+    add_protocol_arguments(p)
     p.add_argument("--overwrite", action="store_true", help="replace an existing DIR")
     p.add_argument("--progress", action="store_true", help="progress bars")
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from alise.commands._protocol import add_protocol_arguments
+
 HELP = "segmentation by linear probing (lp), fine-tuning (ft) or from scratch (fs); macro-F1 + confusion"
 DESCRIPTION = """\
 Train a per-pixel linear head (Linear(n_q*d_model -> K)) on the aligned representation and report
@@ -35,26 +37,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("data", metavar="DATA", nargs="+", help="labelled series: site folders, PASTIS root, roots of several")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
     p.add_argument("--mode", default="lp", metavar="lp|ft|fs", help="lp (default), ft or fs")
-    p.add_argument("--epochs", type=int, default=120, help="maximum epochs (default 120)")
-    p.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (paper: 1e-4)")
     p.add_argument("--batch-size", type=int, default=2, help="training crops per step (default 2)")
-    p.add_argument("--patience", type=int, default=20, help="early stopping: epochs without better val macro-F1 (20)")
-    p.add_argument("--crop", type=int, default=64, help="training crop side in pixels (64)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (splits, init, crops)")
     p.add_argument("--split", default="auto", metavar="auto|folds|blocks|sits|pixels",
                    help="auto: PASTIS folds if every series has one, else spatial blocks")
     p.add_argument("--random-split", action="store_true", help="per-pixel random split (overestimates accuracy)")
-    p.add_argument("--folds", default="1", metavar="K|all", help="PASTIS rotation 1-5, or all (default 1)")
-    p.add_argument("--block", type=int, default=16, help="block side of spatial splits, pixels (16)")
     p.add_argument("--fractions", default="0.6,0.2,0.2", help="train,val,test fractions (blocks, sits, pixels)")
-    p.add_argument("--repeats", type=int, default=1, help="runs with split seeds seed..seed+N-1 (non-PASTIS)")
     p.add_argument("--scarcity", type=int, default=None, metavar="N", help="N labelled training series per run")
     p.add_argument("--subsets", type=int, default=5, help="random training subsets per run with --scarcity (5)")
     p.add_argument("--eval-crop", default=None, metavar="centre|full",
                    help="evaluate centre crop-size windows (PASTIS default) or full series (default otherwise)")
-    p.add_argument("--start", default=None, metavar="DATE", help="first date to use (YYYY-MM-DD)")
-    p.add_argument("--end", default=None, metavar="DATE", help="last date to use (YYYY-MM-DD)")
     p.add_argument("--cache-dir", default=None, help="lp: keep embeddings as .npy memory maps here instead of RAM")
+    add_protocol_arguments(p)
     p.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
 
 
