@@ -6,9 +6,10 @@ What it measures (paper-configuration model, random weights, CPU unless CUDA is 
   (best of several 2048³ products) — the yardstick for "achieved GFLOP/s".
 * ``model``: ``model.encode`` on one ``S × S × T`` stack for S×T in 64×{30,60,120} and 128×60, fp32
   and bf16: pixels·dates per second, GFLOP (counted by ``torch.utils.flop_counter``: UNet convs,
-  Transformer, projector), GFLOP/s and its ratio to the GEMM peak; the same with the UNet in the
-  default (NCHW) memory format, to show what ``channels_last`` buys.
-* ``profile``: the top operators of one 64×64×60 encode (torch.profiler), NCHW vs channels_last.
+  Transformer matmuls and attention, projector), GFLOP/s and its ratio to the GEMM peak, for the
+  model as ``alise encode`` runs it (``ALISE.for_inference``) and, at 64×64×60, the plain eval
+  model (NCHW, BatchNorm unfolded, one Transformer call) to show what that buys.
+* ``profile``: the top operators of one 64×64×60 encode on the ``alise encode`` path (torch.profiler).
 * ``end_to_end``: ``alise.encode.encode`` on synthetic site folders of growing area (subprocess
   each, so peak RSS is that run's alone): seconds, pixels·dates/s, peak RSS — RSS must not grow
   with the area. Projections to a 1024² × 100 raster and to a full Sentinel-2 tile
@@ -38,11 +39,20 @@ from gemm import gemm_peak  # benchmarks/gemm.py (the script folder is on sys.pa
 GPU_TFLOPS = {"fp32": 50.0, "bf16": 100.0}
 
 
+def _cpu_sdpa_flops(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
+    """FLOPs of the CPU flash-attention kernel (torch's counter only knows the CUDA ones)."""
+    from torch.utils.flop_counter import sdpa_flop_count
+
+    return sdpa_flop_count(query_shape, key_shape, value_shape)
+
+
 def encode_flops(model, s: int, t: int) -> float:
+    """FLOPs of one ``model.encode`` on ``(1, t, 10, s, s)``: convolutions, matmuls and attention."""
     from torch.utils.flop_counter import FlopCounterMode
 
     x, days, valid = inputs(s, t)
-    with torch.inference_mode(), FlopCounterMode(display=False) as fc:
+    mapping = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _cpu_sdpa_flops}
+    with torch.inference_mode(), FlopCounterMode(display=False, custom_mapping=mapping) as fc:
         model.encode(x, days, valid)
     return fc.get_total_flops()
 
@@ -54,32 +64,44 @@ def inputs(s: int, t: int):
     return x, days, torch.ones(1, t, dtype=torch.bool)
 
 
-def time_encode(model, s: int, t: int, precision: str, reps: int = 2) -> float:
+def time_encode(model, s: int, t: int, precision: str, reps: int = 3, **kwargs) -> float:
+    """Best of ``reps`` wall times of ``model.encode`` (after one warm-up call)."""
     x, days, valid = inputs(s, t)
     best = float("inf")
     with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16, enabled=precision == "bf16"):
-        model.encode(x, days, valid, chunk_pixels=16384)  # warm-up
+        model.encode(x, days, valid, **kwargs)  # warm-up
         for _ in range(reps):
             t0 = time.perf_counter()
-            model.encode(x, days, valid, chunk_pixels=16384)
+            model.encode(x, days, valid, **kwargs)
             best = min(best, time.perf_counter() - t0)
     return best
+
+
+#: What ``alise encode`` runs (``ALISE.for_inference``: BatchNorm folded, channels_last UNet,
+#: cache-sized Transformer chunks), and the plain eval model called as in training code (NCHW,
+#: unfolded, the whole 64 × 64 stack through the Transformer at once) for comparison.
+VARIANTS = {"encode_path": dict(for_inference=True, chunk_pixels=None),
+            "plain_eval": dict(for_inference=False, chunk_pixels=1 << 30)}
 
 
 def bench_model(shapes, quick: bool) -> tuple[dict, list]:
     from alise import ALISE, ALISEConfig
 
     torch.manual_seed(0)
-    model = ALISE(ALISEConfig()).eval()
-    peaks = {"fp32": gemm_peak(torch.float32), "bf16": gemm_peak(torch.bfloat16)}
+    plain = ALISE(ALISEConfig()).eval()
+    fast = plain.for_inference("cpu")
+    precisions = ("fp32",) if quick else ("fp32", "bf16")
+    peaks = {p: gemm_peak(torch.float32 if p == "fp32" else torch.bfloat16) for p in precisions}
     rows = []
     for s, t in shapes:
-        flops = encode_flops(model, s, t)
-        for precision in ("fp32",) if quick else ("fp32", "bf16"):
-            for cl in (False, True) if (s, t) == (64, 60) else (True,):
-                model.set_channels_last(cl)
-                sec = time_encode(model, s, t, precision, reps=1 if quick else 2)
-                rows.append({"H": s, "W": s, "T": t, "precision": precision, "channels_last": cl,
+        flops = encode_flops(plain, s, t)
+        for precision in precisions:
+            for name, v in VARIANTS.items():
+                if name != "encode_path" and (s, t) != (64, 60):
+                    continue
+                model = fast if v["for_inference"] else plain
+                sec = time_encode(model, s, t, precision, reps=1 if quick else 3, chunk_pixels=v["chunk_pixels"])
+                rows.append({"H": s, "W": s, "T": t, "precision": precision, "variant": name,
                              "seconds": round(sec, 3), "pixel_dates_per_s": round(s * s * t / sec),
                              "gflop": round(flops / 1e9, 2), "gflops_per_s": round(flops / sec / 1e9, 1),
                              "ratio_to_gemm_peak": round(flops / sec / 1e9 / peaks[precision], 3)})
@@ -87,25 +109,21 @@ def bench_model(shapes, quick: bool) -> tuple[dict, list]:
     return {k: round(v, 1) for k, v in peaks.items()}, rows
 
 
-def profile_top(n: int = 8) -> dict:
+def profile_top(n: int = 10) -> dict:
+    """Top operators (self CPU time) of one 64 × 64 × 60 encode on the ``alise encode`` path."""
     from torch.profiler import ProfilerActivity, profile
 
     from alise import ALISE, ALISEConfig
 
-    model = ALISE(ALISEConfig()).eval()
+    model = ALISE(ALISEConfig()).for_inference("cpu")
     x, days, valid = inputs(64, 60)
-    out = {}
-    for cl in (False, True):
-        model.set_channels_last(cl)
-        with torch.inference_mode():
+    with torch.inference_mode():
+        model.encode(x, days, valid)
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
             model.encode(x, days, valid)
-            with profile(activities=[ProfilerActivity.CPU]) as prof:
-                model.encode(x, days, valid)
-        ev = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
-        total = sum(e.self_cpu_time_total for e in ev)
-        out["channels_last" if cl else "nchw"] = {
-            "total_ms": round(total / 1e3), "top": [(e.key, round(e.self_cpu_time_total / 1e3)) for e in ev[:n]]}
-    return out
+    ev = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
+    total = sum(e.self_cpu_time_total for e in ev)
+    return {"total_ms": round(total / 1e3), "top": [(e.key, round(e.self_cpu_time_total / 1e3)) for e in ev[:n]]}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -141,7 +159,8 @@ def end_to_end_child(site: str, out: str, tile: int, overlap: int, precision: st
     rep = encode(model, src, out, EncodeOptions(tile=tile, overlap=overlap, precision=precision, device="cpu",
                                                  progress=False, workers=1))
     sec = time.perf_counter() - t0
-    print(json.dumps({"seconds": round(sec, 1), "tiles": rep.tiles_total,
+    print(json.dumps({"seconds": round(sec, 1), "groupnorm_stats_seconds": round(rep.stats_seconds, 1),
+                      "tiles": rep.tiles_total,
                       "peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3)}))
 
 
@@ -161,18 +180,23 @@ def bench_end_to_end(sizes, n_dates: int, tile: int, overlap: int, precision: st
     return rows
 
 
-def projections(e2e: list[dict], rows: list[dict], tile: int, overlap: int) -> dict:
-    """Wall time of bigger rasters from the measured end-to-end rate, and on a GPU by FLOP count."""
-    rate = e2e[-1]["pixel_dates_per_s"]  # includes overlap re-computation, I/O and merge
-    flop_per_pd = next(r["gflop"] for r in rows if (r["H"], r["T"]) == (64, 60)) * 1e9 / (64 * 64 * 60)
-    redundancy = (tile / (tile - overlap)) ** 2 if overlap else 1.0
-    out = {"flop_per_pixel_date": round(flop_per_pd), "overlap_redundancy_256_32": round((256 / 224) ** 2, 3)}
+def projections(e2e: list[dict], rows: list[dict]) -> dict:
+    """Wall time of bigger rasters from the measured rates, and on a GPU by FLOP count.
+
+    The CPU figure uses the largest end-to-end run when there is one (I/O, overlap recomputation
+    and merge included), else the model-only rate of 64 × 64 × 60 times the 256/32 tiling redundancy.
+    """
+    ref = next(r for r in rows if (r["H"], r["T"], r["precision"], r["variant"]) == (64, 60, "fp32", "encode_path"))
+    flop_per_pd = ref["gflop"] * 1e9 / (64 * 64 * 60)
+    redundancy = (256 / 224) ** 2
+    rate = e2e[-1]["pixel_dates_per_s"] if e2e else ref["pixel_dates_per_s"] / redundancy
+    out = {"flop_per_pixel_date": round(flop_per_pd), "overlap_redundancy_256_32": round(redundancy, 3),
+           "cpu_rate_pixel_dates_per_s": rate, "cpu_rate_from": "end_to_end" if e2e else "model x redundancy"}
     for name, (hw, t) in {"1024x1024x100": (1024, 100), "s2_tile_10980x10980x60": (10980, 60)}.items():
         pd = hw * hw * t
-        gpu = {p: round(pd * flop_per_pd * (256 / 224) ** 2 / (GPU_TFLOPS[p] * 1e12) / 60, 1) for p in GPU_TFLOPS}
+        gpu = {p: round(pd * flop_per_pd * redundancy / (GPU_TFLOPS[p] * 1e12) / 60, 1) for p in GPU_TFLOPS}
         out[name] = {"cpu_hours_this_machine": round(pd / rate / 3600, 2), "gpu_minutes_compute_only": gpu}
     out["assumed_gpu_tflops"] = GPU_TFLOPS
-    out["measured_redundancy_of_bench_tiling"] = round(redundancy, 3)
     return out
 
 
@@ -181,7 +205,9 @@ def main() -> None:
         site, out, tile, overlap, precision = sys.argv[2:7]
         return end_to_end_child(site, out, int(tile), int(overlap), precision)
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--sizes", default="128,240", help="end-to-end raster sizes (px, comma-separated)")
+    p.add_argument("--sizes", default="128,240",
+                   help="end-to-end raster sizes (px, comma-separated; '' for none). "
+                        "The issue's figure: --sizes 512,1024 --dates 100 --tile 256 --overlap 32")
     p.add_argument("--dates", type=int, default=100)
     p.add_argument("--tile", type=int, default=128)
     p.add_argument("--overlap", type=int, default=16)
@@ -190,10 +216,11 @@ def main() -> None:
     shapes = [(64, 30), (64, 60), (64, 120), (128, 60)]
     peaks, rows = bench_model(shapes, a.quick)
     prof = profile_top()
-    e2e = bench_end_to_end([int(s) for s in a.sizes.split(",")], a.dates, a.tile, a.overlap, "fp32")
+    sizes = [int(s) for s in a.sizes.split(",") if s.strip()]
+    e2e = bench_end_to_end(sizes, a.dates, a.tile, a.overlap, "fp32")
     print(json.dumps({"benchmark": "encode", "torch": torch.__version__, "threads": torch.get_num_threads(),
                       "gemm_peak_gflops": peaks, "model": rows, "profile_64x64x60": prof, "end_to_end": e2e,
-                      "projections": projections(e2e, rows, a.tile, a.overlap)}, indent=1))
+                      "projections": projections(e2e, rows)}, indent=1))
 
 
 if __name__ == "__main__":

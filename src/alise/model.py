@@ -33,6 +33,10 @@ from alise.nn import (CrossReconstructionDecoder, LatentProjector, SpatialSpectr
 from alise.normalise import NormStats
 
 
+#: Per GroupNorm layer, ``(mean, rstd)`` each ``(T, G)`` (see :meth:`ALISE.encode`).
+GroupStatsArg = list[tuple[Tensor, Tensor]] | None
+
+
 def _n_params(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
@@ -70,6 +74,18 @@ class ALISE(nn.Module):
         self.channels_last = enabled
         return self
 
+    def for_inference(self, device: torch.device | str = "cpu") -> "ALISE":
+        """A copy of this model for encoding on ``device``: eval mode, BatchNorm folded into the
+        UNet's convolutions, ``channels_last`` UNet on CPU (docs/performance.md). Same outputs as
+        ``self.eval().encode`` to float rounding; the copy is not meant for training or saving.
+        """
+        import copy
+
+        device = torch.device(device)
+        model = copy.deepcopy(self).to(device).eval()
+        model.unet.fold_batchnorm()
+        return model.set_channels_last(device.type == "cpu")
+
     def _check(self, x: Tensor, days: Tensor, valid_dates: Tensor) -> Tensor:
         if x.dim() != 5:
             raise AliseError(f"model input must be (B, T, C, H, W), got shape {tuple(x.shape)}")
@@ -100,25 +116,37 @@ class ALISE(nn.Module):
         widest = max(self.config.encoder_widths[0], self.config.decoder_widths[0], self.config.d_model)
         return max(1, (64 << 20) // (4 * widest * h * w))
 
-    def _sse(self, x: Tensor, valid_dates: Tensor, chunk_frames: int | None = None) -> Tensor:
+    def _sse(self, x: Tensor, valid_dates: Tensor, chunk_frames: int | None = None,
+             group_stats: GroupStatsArg = None) -> Tensor:
         """UNet on the real frames only, scattered back into zeros: ``(B, T, C, H, W) → (B, T, D, H, W)``.
 
         Frames go through the UNet in chunks of ``chunk_frames`` (see :meth:`_frames_per_chunk`);
         the UNet works frame by frame, so chunking does not change the output in eval mode.
+        ``group_stats``: see :meth:`encode`.
         """
-        b, _, _, h, w = x.shape
+        b, t, _, h, w = x.shape
         frames = rearrange(x, "b t c h w -> (b t) c h w")
         flat_valid = valid_dates.reshape(-1)
         step = self._frames_per_chunk(h, w, chunk_frames)
         prep = (lambda z: z.contiguous(memory_format=torch.channels_last)) if self.channels_last else (lambda z: z)
+
+        def unet(idx: Tensor) -> Tensor:  # frames idx (n,) of the (b t) axis → (n, D, H, W)
+            stats = None
+            if group_stats is not None:
+                dates = idx % t
+                stats = [(m.index_select(0, dates), r.index_select(0, dates)) for m, r in group_stats]
+            return self.unet(prep(frames.index_select(0, idx)), stats)
+
         if bool(flat_valid.all()) and (step is None or step >= frames.shape[0]):
-            return rearrange(self.unet(prep(frames)), "(b t) d h w -> b t d h w", b=b)
+            if group_stats is None:
+                return rearrange(self.unet(prep(frames)), "(b t) d h w -> b t d h w", b=b)
+            return rearrange(unet(torch.arange(b * t, device=x.device)), "(b t) d h w -> b t d h w", b=b)
         idx = flat_valid.nonzero().squeeze(1)
         step = idx.numel() if step is None else step
         out = None
         # A loop over chunks of frames (bounded memory), not over single dates.
         for s in range(0, idx.numel(), step):
-            part = self.unet(prep(frames.index_select(0, idx[s:s + step])))  # (n, D, H, W)
+            part = unet(idx[s:s + step])  # (n, D, H, W)
             if out is None:
                 out = part.new_zeros((flat_valid.numel(), *part.shape[1:]))
             if torch.is_grad_enabled():
@@ -140,8 +168,7 @@ class ALISE(nn.Module):
         if chunk_pixels is not None and chunk_pixels <= 0:
             raise AliseError(f"chunk_pixels must be a positive number of pixels, got {chunk_pixels}")
         if chunk_pixels is None and not torch.is_grad_enabled():
-            # Inference default: about 256 MB per (pixels, T, D) activation, whatever T.
-            chunk_pixels = max(256, (256 << 20) // (4 * t * d))
+            chunk_pixels = _default_chunk_pixels(t, d, f.device)
         n = h * w
         if chunk_pixels is None or chunk_pixels >= b * n:
             seq = rearrange(f, "b t d h w -> (b h w) t d")
@@ -151,7 +178,7 @@ class ALISE(nn.Module):
         # Loops over series and chunks of pixels (bounded memory), not over single pixels or dates.
         for i in range(b):
             for s in range(0, n, chunk_pixels):
-                seq = rearrange(flat[i, :, :, s:s + chunk_pixels], "t d n -> n t d")
+                seq = rearrange(flat[i, :, :, s:s + chunk_pixels], "t d n -> n t d").contiguous()
                 outs.append(fn(seq, valid_dates[i:i + 1].expand(seq.shape[0], t)))
         return torch.cat(outs)  # (B·H·W, ...) in (b h w) order
 
@@ -164,7 +191,8 @@ class ALISE(nn.Module):
             days: ``(B, T)`` days since 2014-03-03.
             valid_dates: ``(B, T)`` bool, True = real acquisition.
             chunk_pixels: run the Transformer on at most this many pixel sequences at a time
-                (default without autograd: about 256 MB of activations per chunk; with it: all).
+                (default without autograd: cache-sized chunks on CPU, about 256 MB of activations
+                per chunk on GPU; with autograd: all).
             chunk_frames: run the UNet on at most this many frames at a time (default in eval
                 mode: chunks of about 64 MB per activation; in train mode: all frames).
 
@@ -178,10 +206,16 @@ class ALISE(nn.Module):
         return rearrange(out, "(b h w) t d -> b t d h w", b=b, h=h, w=w)
 
     def encode(self, x: Tensor, days: Tensor, valid_dates: Tensor, chunk_pixels: int | None = None,
-               chunk_frames: int | None = None) -> Tensor:
+               chunk_frames: int | None = None, group_stats: GroupStatsArg = None) -> Tensor:
         """Aligned representation Y = temporal projector(Ψ(x)) ([P] Eq. 1).
 
-        Args: as :meth:`sste`.
+        Args: as :meth:`sste`, and
+            group_stats: for GroupNorm UNets, optional ``(mean, rstd)`` pair per GroupNorm layer
+                (``model.unet.group_norms()`` order), each ``(T, G)``: the statistics of every date
+                of ``x``'s T axis, used instead of each frame's own (same for the B series). With
+                statistics estimated once over a raster (:mod:`alise.encode.groupstats`) the UNet
+                is the same function on every tile, so tiles blend seamlessly. None: GroupNorm as
+                in the paper (statistics of each frame of ``x``).
 
         Returns:
             ``(B, Q, D, H, W)`` float, independent of T, of padding and of the batch (eval mode).
@@ -192,7 +226,8 @@ class ALISE(nn.Module):
         def temporal(seq: Tensor, valid: Tensor) -> Tensor:  # (n, T, D) → (n, Q, D)
             return self.projector(self.transformer(seq, valid), valid)
 
-        out = self._per_pixel(self._sse(x, valid_dates, chunk_frames), days, valid_dates, chunk_pixels, temporal)
+        out = self._per_pixel(self._sse(x, valid_dates, chunk_frames, group_stats), days, valid_dates, chunk_pixels,
+                              temporal)
         return rearrange(out, "(b h w) q d -> b q d h w", b=b, h=h, w=w)
 
     # ------------------------------------------------------------------ heads
@@ -259,6 +294,22 @@ class ALISE(nn.Module):
         from alise.model_io import save
 
         save(self, directory, overwrite=overwrite)
+
+
+#: Inference chunk of the temporal part on CPU, in tokens (pixels × dates): about 8 k tokens keep
+#: every (tokens, 3·D) activation of a layer in the L2/L3 caches. Measured on the 2-core CPU,
+#: paper model, 64×64 pixels, T = 60: 0.87 s with 8 k-token chunks against 2.1 s in one call
+#: (the Transformer's skinny K = 64 GEMMs and its LayerNorm/add/ReLU passes are memory-bound
+#: when their operands come from DRAM); docs/performance.md.
+CPU_CHUNK_TOKENS = 8192
+
+
+def _default_chunk_pixels(t: int, d: int, device: torch.device) -> int:
+    """Pixel sequences per Transformer call at inference: cache-sized on CPU (:data:`CPU_CHUNK_TOKENS`),
+    about 256 MB per ``(pixels, T, D)`` activation on accelerators (whatever T)."""
+    if device.type == "cpu":
+        return max(1, CPU_CHUNK_TOKENS // t)
+    return max(256, (256 << 20) // (4 * t * d))
 
 
 def _stack_views(a: SITSBatch, b: SITSBatch) -> SITSBatch:

@@ -68,19 +68,27 @@ def test_cog_output_is_georeferenced_named_and_masked(site, tmp_path, model):
 
 @pytest.mark.slow
 def test_tiled_matches_whole_raster_encoding_of_the_real_model(site, tmp_path):
-    """The real UNet (GroupNorm over each tile, large receptive field): seams stay tiny."""
+    """Real UNets (receptive field ≫ overlap): tiles blend seamlessly with BatchNorm and with
+    GroupNorm under raster-wide statistics (the default); per-tile GroupNorm shows seams."""
     src = open_source(site)
     res = {}
-    for norm in ("batch", "group"):
+    for norm, mode in (("batch", "raster"), ("group", "raster"), ("group", "tile")):
         m = tiny_model(norm)
-        encode(m, src, tmp_path / f"whole_{norm}.tif", EncodeOptions(tile=96, overlap=0, **FAST))
-        encode(m, src, tmp_path / f"tiled_{norm}.tif", EncodeOptions(tile=64, overlap=24, **FAST))
-        whole, tiled = read_cog(tmp_path / f"whole_{norm}.tif")[0], read_cog(tmp_path / f"tiled_{norm}.tif")[0]
+        encode(m, src, tmp_path / f"whole_{norm}_{mode}.tif", EncodeOptions(tile=96, overlap=0, group_norm=mode, **FAST))
+        encode(m, src, tmp_path / f"tiled_{norm}_{mode}.tif", EncodeOptions(tile=64, overlap=24, group_norm=mode, **FAST))
+        whole = read_cog(tmp_path / f"whole_{norm}_{mode}.tif")[0]
+        tiled = read_cog(tmp_path / f"tiled_{norm}_{mode}.tif")[0]
         ok = ~np.isnan(whole)
-        res[norm] = (np.abs(whole[ok] - tiled[ok]).max(), np.abs(whole[ok]).mean())
-    print("max |tiled - whole| / mean |whole|:", {k: f"{d:.2e} / {s:.2e}" for k, (d, s) in res.items()})
-    assert res["batch"][0] < 0.01 * res["batch"][1]
-    assert res["group"][0] < 0.1 * res["group"][1]
+        res[norm, mode] = np.abs(whole[ok] - tiled[ok]).max() / np.abs(whole[ok]).mean()
+        res[norm, mode, "whole"] = whole
+    print("max |tiled - whole| / mean |whole|:", {k: f"{v:.2e}" for k, v in res.items() if len(k) == 2})
+    assert res["batch", "raster"] < 1e-3
+    assert res["group", "raster"] < 1e-3
+    assert res["group", "tile"] > 10 * res["group", "raster"]  # what the shared statistics remove
+    # One tile covering the raster: its raster statistics are its own, i.e. plain GroupNorm.
+    a, b = res["group", "raster", "whole"], res["group", "tile", "whole"]
+    ok = ~np.isnan(a)
+    assert np.abs(a[ok] - b[ok]).max() < 1e-5 * np.abs(b[ok]).mean() + 1e-6
 
 
 def test_zarr_holds_the_same_values_with_coordinates(site, tmp_path, model):

@@ -10,21 +10,32 @@ from alise.errors import AliseError
 
 
 @pytest.mark.parametrize("h,w,tile,overlap", [(96, 96, 64, 16), (70, 90, 32, 8), (10, 300, 64, 0),
-                                              (257, 256, 128, 32), (1000, 37, 256, 120), (50, 50, 64, 31)])
+                                              (257, 256, 128, 32), (1000, 37, 256, 120), (50, 50, 64, 24)])
 def test_tiles_cover_raster_and_weights_sum_to_one(h, w, tile, overlap):
     g = TileGrid(h, w, tile, overlap)
     th, tw = g.tile_shape
-    cover = np.zeros((h, w))
-    total = np.zeros((h, w))
+    ph, pw = g.padded_shape
+    assert ph % 8 == 0 and pw % 8 == 0 and 0 <= ph - h < 8 + 8 * (h < 16) and th <= ph and tw <= pw
+    cover = np.zeros((ph, pw))
+    total = np.zeros((ph, pw))
+    owners = np.zeros((ph, pw), int)
     for t in g.tiles:
         assert (t.height, t.width) == (th, tw)
-        assert 0 <= t.row_off and t.row_off + th <= h and 0 <= t.col_off and t.col_off + tw <= w
+        assert t.row_off % 8 == 0 and t.col_off % 8 == 0  # on the UNet's 8-pixel grid
+        assert 0 <= t.row_off and t.row_off + th <= ph and 0 <= t.col_off and t.col_off + tw <= pw
+        r0, c0, rh, rw = t.window  # what is read: inside the raster
+        assert (r0, c0) == (t.row_off, t.col_off) and 0 < rh <= th and 0 < rw <= tw
+        assert r0 + rh == min(h, r0 + th) and c0 + rw == min(w, c0 + tw)
         cover[t.row_off:t.row_off + th, t.col_off:t.col_off + tw] += 1
         wt = g.weight(t)
         assert wt.min() >= 0
         total[t.row_off:t.row_off + th, t.col_off:t.col_off + tw] += wt
+        rows, cols = g.owned(t)
+        assert rows.start % 8 == 0 and cols.start % 8 == 0
+        owners[t.row_off + rows.start:t.row_off + rows.stop, t.col_off + cols.start:t.col_off + cols.stop] += 1
     assert cover.min() >= 1
     np.testing.assert_allclose(total, 1.0, atol=1e-6)
+    np.testing.assert_array_equal(owners, 1)  # owned regions partition the extended raster
 
 
 def test_weights_ignore_spoiled_tile_borders_and_keep_raster_edges():
@@ -54,7 +65,8 @@ def test_tiles_in_window_are_exactly_the_intersecting_ones():
 
 
 @pytest.mark.parametrize("tile,overlap,msg", [(64, -1, "≥ 0"), (64, 32, "half the tile"), (8, 0, "at least"),
-                                              (100, 60, "half the tile")])
+                                              (104, 56, "half the tile"), (100, 16, "multiple of 8"),
+                                              (64, 12, "multiple of 8")])
 def test_bad_tiling_is_a_user_error(tile, overlap, msg):
     with pytest.raises(AliseError, match=msg):
         TileGrid(100, 100, tile, overlap)

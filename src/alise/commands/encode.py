@@ -12,15 +12,22 @@ input's grid (CRS, transform), NaN where a pixel had no clear observation in the
 output gets a sidecar OUT-stem.n_clear.tif with the number of clear observations per pixel; a
 zarr store holds it as the variable n_clear.
 
-The raster is cut into overlapping tiles (--tile, --overlap) whose outputs are blended with a
-raised-cosine window, so seams vanish and memory depends on the tile, not on the raster. Finished
-tiles are kept in OUT.parts/: rerunning the same command after an interruption does only what is
-missing. --shard I/N splits the tiles between N independent processes or nodes sharing OUT.parts/;
-when all have finished, 'alise encode-merge OUT' writes the output (see docs/encode.md).
+The raster is cut into overlapping tiles (--tile, --overlap, multiples of 8) whose outputs are
+blended with a raised-cosine window, so seams vanish and memory depends on the tile, not on the
+raster. The paper's UNet uses GroupNorm, which normalises by the statistics of the image it sees:
+by default (--group-norm raster) those statistics are estimated once over the raster (on
+--stats-tiles tiles) and shared by every tile, so the result does not depend on where tiles fall;
+--group-norm tile normalises each tile by itself (the model's behaviour on a patch; visible seams).
+
+Finished tiles are kept in OUT.parts/: rerunning the same command after an interruption does only
+what is missing. --shard I/N splits the tiles between N independent processes or nodes sharing
+OUT.parts/; run the command once with --prepare first (it writes the plan and the shared GroupNorm
+statistics), then the shards, then 'alise encode-merge OUT' (see docs/encode.md).
 
 example:
   alise encode runs/pretrain/model data/site_000 --out emb.tif
   alise encode model site --out emb.zarr --format zarr --dtype float16 --start 2018-01-01 --end 2018-12-31
+  alise encode model site --out emb.tif --prepare     # once, then on 4 nodes:
   alise encode model site --out emb.tif --shard 0/4   # ... --shard 3/4, then: alise encode-merge emb.tif
 """
 
@@ -41,8 +48,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="model arithmetic")
     parser.add_argument("--device", choices=("cpu", "cuda", "auto"), default="auto", help="where the model runs")
     parser.add_argument("--workers", type=int, default=1, metavar="N", help="reading threads (default 1)")
-    parser.add_argument("--chunk-pixels", type=int, default=16384, metavar="P",
-                        help="pixel sequences per Transformer call; lower it to save memory (default 16384)")
+    parser.add_argument("--chunk-pixels", type=int, default=None, metavar="P",
+                        help="pixel sequences per Transformer call (default: about 8k pixel·dates per call "
+                             "on CPU, which keeps activations in cache; about 256 MB per activation on GPU)")
+    parser.add_argument("--group-norm", choices=("raster", "tile"), default="raster",
+                        help="GroupNorm statistics: estimated once over the raster and shared by every tile "
+                             "(seamless, default) or each tile's own (the paper's per-patch behaviour)")
+    parser.add_argument("--stats-tiles", type=int, default=16, metavar="N",
+                        help="tiles, spread over the raster, the shared GroupNorm statistics are estimated on "
+                             "(default 16; all tiles of smaller rasters)")
+    parser.add_argument("--prepare", action="store_true",
+                        help="only write OUT.parts/ (plan and shared statistics); run once before --shard jobs")
     parser.add_argument("--keep-parts", action="store_true", help="keep OUT.parts/ after merging")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output or stale OUT.parts/")
@@ -66,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
     opts = EncodeOptions(tile=args.tile, overlap=args.overlap, fmt=fmt, dtype=args.dtype,
                          batch_tiles=args.batch_tiles, precision=args.precision, device=args.device,
                          workers=args.workers, chunk_pixels=args.chunk_pixels, shard=parse_shard(args.shard),
+                         group_norm=args.group_norm, stats_tiles=args.stats_tiles, prepare_only=args.prepare,
                          overwrite=args.overwrite, keep_parts=args.keep_parts,
                          progress=not args.no_progress).validate()
 
@@ -75,7 +92,10 @@ def run(args: argparse.Namespace) -> int:
     source = open_source(args.path, start=start, end=end)
     model = load(args.model)
     report = encode(model, source, out, opts)
-    if report.merged:
+    if opts.prepare_only:
+        print(f"prepared {parts_dir(out)} ({report.tiles_total} tiles): now run the same command with "
+              f"--shard I/N instead of --prepare on every node, then: alise encode-merge {out}", file=sys.stderr)
+    elif report.merged:
         print(f"wrote {out} ({report.tiles_total} tiles, {report.tiles_done} encoded now, "
               f"{source.n_dates} dates, {source.grid.height}×{source.grid.width} px)", file=sys.stderr)
     else:

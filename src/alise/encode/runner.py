@@ -3,7 +3,8 @@
 ::
 
     reader threads ──(bounded queue)──▶ model (main thread) ──(bounded queue)──▶ writer thread
-    windowed read + normalise            pad to ×8, encode, crop               pieces/<tile>.npy
+    windowed read, normalise,            encode the tile stack                 pieces/<tile>.npy
+    extend to the tile by reflection
 
 Work directory. Everything a run needs to resume lives in ``OUT.parts/`` beside the output:
 ``plan.json`` (what is being computed: source, dates, grid, tiling, model fingerprint, output
@@ -38,7 +39,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from alise.encode.tiling import Tile, TileGrid, pad_to_multiple
+from alise.encode.groupstats import MODES as GROUP_NORM_MODES
+from alise.encode.groupstats import STATS_FILE, GroupStats, estimate, sample_indices
+from alise.encode.tiling import Tile, TileGrid
 from alise.encode.writers import DTYPES, FORMATS, Georef, assemble, band_names, n_clear_path, write_piece
 from alise.errors import AliseError
 from alise.outputs import atomic_file, check_output
@@ -59,7 +62,11 @@ class EncodeOptions:
         precision: ``"fp32"`` or ``"bf16"`` (autocast) for the model.
         device: ``"cpu"``, ``"cuda"`` or ``"auto"``.
         workers: reading threads.
-        chunk_pixels: pixel sequences per Transformer call (bounds attention memory).
+        chunk_pixels: pixel sequences per Transformer call (None: the model's device-dependent default).
+        group_norm: ``"raster"``: GroupNorm statistics estimated once over the raster and shared by
+            every tile (seamless, ``groupstats.py``); ``"tile"``: each tile normalised by itself.
+        stats_tiles: tiles (spread over the grid) the raster statistics are estimated on.
+        prepare_only: write the plan and the shared statistics, encode nothing (before shards).
         shard: ``(i, n)``: this process does batches ``i, i+n, …``.
         overwrite: replace an existing output / a stale work directory.
         keep_parts: keep ``OUT.parts/`` after merging.
@@ -74,7 +81,10 @@ class EncodeOptions:
     precision: str = "fp32"
     device: str = "auto"
     workers: int = 1
-    chunk_pixels: int | None = 16384
+    chunk_pixels: int | None = None
+    group_norm: str = "raster"
+    stats_tiles: int = 16
+    prepare_only: bool = False
     shard: tuple[int, int] = (0, 1)
     overwrite: bool = False
     keep_parts: bool = False
@@ -94,6 +104,10 @@ class EncodeOptions:
             raise AliseError(f"--batch-tiles {self.batch_tiles}: must be ≥ 1")
         if self.workers < 1:
             raise AliseError(f"--workers {self.workers}: must be ≥ 1 reading thread")
+        if self.group_norm not in GROUP_NORM_MODES:
+            raise AliseError(f"--group-norm {self.group_norm}: choose one of {', '.join(GROUP_NORM_MODES)}")
+        if self.stats_tiles < 1:
+            raise AliseError(f"--stats-tiles {self.stats_tiles}: must be ≥ 1 tile")
         if self.chunk_pixels is not None and self.chunk_pixels < 1:
             raise AliseError(f"chunk_pixels {self.chunk_pixels}: must be ≥ 1")
         i, n = self.shard
@@ -157,9 +171,64 @@ def make_plan(model, source, opts: EncodeOptions) -> dict:
                                 tuple(g.transform)[:6] if g.transform is not None else (0.0, 1.0, 0.0, 0.0, 0.0, 1.0))),
         "tile": opts.tile, "overlap": opts.overlap, "batch_tiles": opts.batch_tiles, "precision": opts.precision,
         "model": model_fingerprint(model), "n_q": model.config.n_q, "d_model": model.config.d_model,
+        "group_norm": ({"mode": opts.group_norm, "stats_tiles": opts.stats_tiles} if _has_group_norm(model)
+                       else None),
         "output": {"format": opts.fmt, "dtype": opts.dtype},
     }
     return json.loads(json.dumps(plan))  # as it reads back from plan.json (tuples → lists)
+
+
+def _has_group_norm(model) -> bool:
+    unet = getattr(model, "unet", None)
+    return unet is not None and hasattr(unet, "group_norms") and bool(unet.group_norms())
+
+
+def raster_group_stats(model, source, grid: TileGrid, parts: Path, opts: EncodeOptions,
+                       device: torch.device) -> list[tuple[torch.Tensor, torch.Tensor]] | None:
+    """The shared GroupNorm statistics of this run (``groupstats.py``), or None (tile mode, or no
+    GroupNorm). Estimated once and kept in ``OUT.parts/groupnorm.safetensors``: a resumed run and
+    every shard started after it exists use the very same numbers."""
+    if opts.group_norm != "raster" or not _has_group_norm(model):
+        return None
+    path = parts / STATS_FILE
+    layers = model.unet.group_norms()
+    if path.is_file():
+        return GroupStats.load(path, len(layers), len(source.dates)).pairs(device)
+    picked = [grid.tiles[i] for i in sample_indices(len(grid), opts.stats_tiles)]
+
+    def samples():
+        for t in picked:
+            x, _ = read_batch(source, [t], model.norm)
+            yield x[0].to(device), grid.owned(t)
+
+    h, w = grid.tile_shape
+    chunk = max(1, (64 << 20) // (4 * max(model.config.encoder_widths) * h * w))
+    prep = (lambda z: z.contiguous(memory_format=torch.channels_last)) if model.channels_last else (lambda z: z)
+    bar = None
+    if opts.progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(layers) * len(picked), unit="pass", file=sys.stderr, dynamic_ncols=True,
+                   desc=f"GroupNorm statistics ({len(picked)} of {len(grid)} tiles)")
+    try:
+        with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=opts.precision == "bf16"):
+            stats = estimate(model.unet, _Reiterable(samples), len(picked), chunk_frames=chunk, prepare=prep,
+                             progress=None if bar is None else bar.update)
+    finally:
+        if bar is not None:
+            bar.close()
+    stats.save(path)
+    return stats.pairs(device)
+
+
+class _Reiterable:
+    """An iterable that calls ``make()`` afresh for every pass (tiles are re-read, not kept in memory)."""
+
+    def __init__(self, make):
+        self.make = make
+
+    def __iter__(self):
+        return iter(self.make())
 
 
 def _plan_diff(a: dict, b: dict) -> list[str]:
@@ -211,29 +280,36 @@ def read_batch(source, tiles: list[Tile], norm) -> tuple[torch.Tensor, np.ndarra
     xs, counts = [], []
     for t in tiles:
         raw = source.read(window=t.window)
-        xs.append(norm.apply(raw.dn))  # (T, C, h, w), NaN → 0
-        counts.append(raw.valid.sum(axis=0, dtype=np.uint16))
+        x = torch.from_numpy(np.ascontiguousarray(norm.apply(raw.dn)))  # (T, C, h_read, w_read), NaN → 0
+        xs.append(extend(x, t.height, t.width))  # beyond the raster edge: reflection, as a whole-raster encode
+        n = raw.valid.sum(axis=0, dtype=np.uint16)
+        counts.append(np.pad(n, ((0, t.height - n.shape[0]), (0, t.width - n.shape[1]))))
     return torch.stack(xs), np.stack(counts)
 
 
-def run_model(model, x: torch.Tensor, days: torch.Tensor, device: torch.device, precision: str,
-              chunk_pixels: int | None) -> np.ndarray:
-    """Encode a batch of equal tiles: ``x (K, T, C, h, w)`` → ``(K, Q·D, h, w)`` float32.
+def extend(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """``x (..., h, w)`` → ``(..., height, width)``: extended at the bottom and right by reflection
+    (replication when the image is too small to reflect), as the UNet's input padding."""
+    h, w = x.shape[-2:]
+    ph, pw = height - h, width - w
+    if not ph and not pw:
+        return x
+    mode = "reflect" if ph < h and pw < w else "replicate"
+    lead = x.shape[:-2]
+    return F.pad(x.reshape(-1, 1, h, w), (0, pw, 0, ph), mode=mode).reshape(*lead, height, width)
 
-    Pads h and w with reflection to the UNet's multiple (``2 ** n_down``, ≥ 2 steps) and crops back.
-    """
-    k, t, c, h, w = x.shape
-    mult = 2 ** getattr(getattr(model, "unet", None), "n_down", 3)
-    ph, pw = max(pad_to_multiple(h, mult), 2 * mult - h), max(pad_to_multiple(w, mult), 2 * mult - w)
-    if ph or pw:
-        mode = "reflect" if ph < h and pw < w else "replicate"
-        x = F.pad(x.reshape(k * t, c, h, w), (0, pw, 0, ph), mode=mode).reshape(k, t, c, h + ph, w + pw)
+
+def run_model(model, x: torch.Tensor, days: torch.Tensor, device: torch.device, precision: str,
+              chunk_pixels: int | None, group_stats=None) -> np.ndarray:
+    """Encode a batch of equal tiles: ``x (K, T, C, h, w)`` (h, w multiples of 8) → ``(K, Q·D, h, w)`` float32."""
+    k, t = x.shape[:2]
     x = x.to(device, non_blocking=True)
     d = days.to(device)[None].expand(k, t)
     valid = torch.ones((k, t), dtype=torch.bool, device=device)
     with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
-        y = model.encode(x, d, valid, chunk_pixels=chunk_pixels)  # (K, Q, D, h', w')
-    y = y[..., :h, :w].float().flatten(1, 2)  # (K, Q·D, h, w)
+        kw = {} if group_stats is None else {"group_stats": group_stats}
+        y = model.encode(x, d, valid, chunk_pixels=chunk_pixels, **kw)  # (K, Q, D, h, w)
+    y = y.float().flatten(1, 2)  # (K, Q·D, h, w)
     return y.cpu().numpy()
 
 
@@ -247,6 +323,7 @@ class EncodeReport:
     merged: bool
     seconds: float
     out: Path
+    stats_seconds: float = 0.0  # estimating the shared GroupNorm statistics (included in seconds)
 
 
 def prepare(model, source, out: Path, opts: EncodeOptions) -> tuple[TileGrid, dict]:
@@ -280,22 +357,26 @@ def encode(model, source, out: str | Path, opts: EncodeOptions = EncodeOptions()
     Returns:
         An :class:`EncodeReport`. With ``shard n > 1`` the output is not merged (see :func:`merge`).
     """
+    t0 = time.perf_counter()
     out = Path(out)
     grid, plan = prepare(model, source, out, opts)
     source.offsets()  # survey units (e.g. 0–1 reflectance is an error) before anything is written
     parts = parts_dir(out)
     ensure_plan(parts, plan, opts.overwrite)
     device = resolve_device(opts.device)
-    model = model.to(device).eval()
-    if device.type == "cpu" and hasattr(model, "set_channels_last"):
-        model.set_channels_last(True)  # 3–5× faster UNet convolutions on CPU (docs/performance.md)
+    # Eval copy with BatchNorm folded, channels_last UNet on CPU (docs/performance.md).
+    model = model.for_inference(device) if hasattr(model, "for_inference") else model.to(device).eval()
+    t_stats = time.perf_counter()
+    group_stats = raster_group_stats(model, source, grid, parts, opts, device)
+    t_stats = time.perf_counter() - t_stats
+    if opts.prepare_only:
+        return EncodeReport(len(grid), 0, len(grid), False, time.perf_counter() - t0, out, t_stats)
 
     i, n = opts.shard
     mine = batches(grid, opts.batch_tiles)[i::n]
     todo = [b for b in mine if not all(piece_path(parts, t).is_file() for t in b)]
     n_todo = sum(len(b) for b in todo)
     days = torch.as_tensor(np.asarray(source.days, dtype=np.float32))
-    t0 = time.perf_counter()
     bar = None
     if opts.progress and n_todo:
         from tqdm import tqdm
@@ -332,7 +413,7 @@ def encode(model, source, out: str | Path, opts: EncodeOptions = EncodeOptions()
                 b, fut = reads.popleft()
                 x, counts = fut.result()
                 refill()
-                y = run_model(model, x, days, device, opts.precision, opts.chunk_pixels)
+                y = run_model(model, x, days, device, opts.precision, opts.chunk_pixels, group_stats)
                 writes.append((b, writer.submit(_write_batch, parts, b, y, counts)))
                 while len(writes) > 2:
                     finish_write()
@@ -347,7 +428,7 @@ def encode(model, source, out: str | Path, opts: EncodeOptions = EncodeOptions()
     if n == 1:
         merge(out, overwrite=opts.overwrite, keep_parts=opts.keep_parts, progress=opts.progress)
         merged = True
-    return EncodeReport(len(grid), done, len(grid) - done, merged, time.perf_counter() - t0, out)
+    return EncodeReport(len(grid), done, len(grid) - done, merged, time.perf_counter() - t0, out, t_stats)
 
 
 def _write_batch(parts: Path, tiles: list[Tile], y: np.ndarray, counts: np.ndarray) -> None:

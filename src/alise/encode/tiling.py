@@ -1,10 +1,16 @@
 """Cutting a raster into overlapping tiles and blending their embeddings back seamlessly.
 
-A raster of ``H × W`` pixels is covered by a regular grid of equal tiles of ``tile × tile`` pixels
-whose starts advance by ``stride = tile − overlap``; the last row and column of tiles are shifted
-back so that they end exactly on the raster edge (every tile has the same shape, so tiles batch
-together, and no tile is a thin sliver). A raster smaller than ``tile`` along an axis gets one tile
-of the raster's size along that axis.
+The UNet halves the resolution three times, so the raster is seen on a grid of 8-pixel cells:
+it is (virtually) extended by reflection to ``H8 × W8``, the next multiples of 8 (at least 16) —
+exactly what encoding the whole raster at once would do. That extended raster is covered by a
+regular grid of equal tiles of ``tile × tile`` pixels whose starts advance by ``stride = tile −
+overlap``; the last row and column of tiles are shifted back so that they end exactly on the
+extended edge. ``tile`` and ``overlap`` are multiples of 8, so **every tile starts on the UNet's
+8-pixel grid**: its down-sampled levels line up with those of the whole raster (a tile starting at
+an odd offset would see its 2×2 poolings shifted, which no overlap can hide). Every tile has the
+same shape (tiles batch together, no thin slivers); a tile's read window is clipped to the raster
+and the part beyond the edge is filled by reflection. A raster smaller than ``tile`` along an axis
+gets one tile of the extended size along that axis.
 
 Blending. Each tile's output is multiplied by a separable weight ``w(y, x) = a(y) · b(x)`` and the
 weighted outputs of all tiles are summed, divided by the sum of the weights. Along one axis the
@@ -45,13 +51,15 @@ class Tile:
     grid_col: int
     row_off: int
     col_off: int
-    height: int
+    height: int  # the tile the model sees (may reach beyond the raster by < 8 px, filled by reflection)
     width: int
+    read_height: int  # the part inside the raster
+    read_width: int
 
     @property
     def window(self) -> tuple[int, int, int, int]:
-        """``(row_off, col_off, height, width)`` in raster pixels."""
-        return (self.row_off, self.col_off, self.height, self.width)
+        """``(row_off, col_off, read_height, read_width)``: the raster pixels to read."""
+        return (self.row_off, self.col_off, self.read_height, self.read_width)
 
     @property
     def name(self) -> str:
@@ -60,10 +68,17 @@ class Tile:
 
 def validate_tiling(tile: int, overlap: int) -> None:
     """Raise :class:`AliseError` for a tile size or overlap the grid cannot use."""
-    if tile < 2 * UNET_MULTIPLE:
-        raise AliseError(f"--tile {tile}: must be at least {2 * UNET_MULTIPLE} pixels (e.g. --tile 256)")
+    m = UNET_MULTIPLE
+    if tile < 2 * m:
+        raise AliseError(f"--tile {tile}: must be at least {2 * m} pixels (e.g. --tile 256)")
+    if tile % m:
+        raise AliseError(f"--tile {tile}: must be a multiple of {m} pixels (the UNet works on {m}-pixel cells); "
+                         f"use e.g. --tile {tile - tile % m}")
     if overlap < 0:
         raise AliseError(f"--overlap {overlap}: must be ≥ 0 pixels (e.g. --overlap 32)")
+    if overlap % m:
+        raise AliseError(f"--overlap {overlap}: must be a multiple of {m} pixels so that every tile starts on the "
+                         f"UNet's {m}-pixel grid; use e.g. --overlap {max(m, overlap - overlap % m)}")
     if 2 * overlap >= tile:
         raise AliseError(f"--overlap {overlap}: must be less than half the tile ({tile} px); use e.g. --overlap {tile // 8}")
 
@@ -136,25 +151,31 @@ class TileGrid:
             raise AliseError(f"raster of {self.height}×{self.width} pixels has nothing to encode")
 
     @property
+    def padded_shape(self) -> tuple[int, int]:
+        """``(H8, W8)``: the raster extended to the UNet's multiple (what a whole-raster encode sees)."""
+        return (padded_size(self.height), padded_size(self.width))
+
+    @property
     def tile_shape(self) -> tuple[int, int]:
         """``(h, w)`` shared by every tile (smaller than ``tile`` only for a small raster)."""
-        return (min(self.tile, self.height), min(self.tile, self.width))
+        ph, pw = self.padded_shape
+        return (min(self.tile, ph), min(self.tile, pw))
 
     @cached_property
     def row_starts(self) -> list[int]:
-        return axis_starts(self.height, self.tile, self.overlap)
+        return axis_starts(self.padded_shape[0], self.tile, self.overlap)
 
     @cached_property
     def col_starts(self) -> list[int]:
-        return axis_starts(self.width, self.tile, self.overlap)
+        return axis_starts(self.padded_shape[1], self.tile, self.overlap)
 
     @cached_property
     def _row_weights(self) -> list[np.ndarray]:
-        return axis_weights(self.height, self.row_starts, self.tile_shape[0], self.overlap)
+        return axis_weights(self.padded_shape[0], self.row_starts, self.tile_shape[0], self.overlap)
 
     @cached_property
     def _col_weights(self) -> list[np.ndarray]:
-        return axis_weights(self.width, self.col_starts, self.tile_shape[1], self.overlap)
+        return axis_weights(self.padded_shape[1], self.col_starts, self.tile_shape[1], self.overlap)
 
     def __len__(self) -> int:
         return len(self.row_starts) * len(self.col_starts)
@@ -166,8 +187,25 @@ class TileGrid:
         out = []
         for i, r in enumerate(self.row_starts):
             for j, c in enumerate(self.col_starts):
-                out.append(Tile(len(out), i, j, r, c, h, w))
+                out.append(Tile(len(out), i, j, r, c, h, w, min(h, self.height - r), min(w, self.width - c)))
         return out
+
+    def owned(self, t: Tile) -> tuple[slice, slice]:
+        """The pixels of tile ``t`` (tile coordinates) that no other tile owns: a partition of the
+        extended raster (``padded_shape``) into rectangles whose edges sit mid-overlap on the 8-pixel grid (used to estimate
+        statistics over the raster without counting overlaps twice)."""
+
+        def axis(starts: list[int], k: int, length: int, size: int) -> slice:
+            def cut(i: int) -> int:  # boundary between tiles i and i+1, on the 8-px grid
+                mid = (starts[i + 1] + starts[i] + length) // 2
+                return max(starts[i + 1], mid - mid % UNET_MULTIPLE)
+
+            lo = 0 if k == 0 else cut(k - 1)
+            hi = size if k == len(starts) - 1 else cut(k)
+            return slice(lo - starts[k], min(hi, size) - starts[k])
+
+        (h, w), (ph, pw) = self.tile_shape, self.padded_shape
+        return (axis(self.row_starts, t.grid_row, h, ph), axis(self.col_starts, t.grid_col, w, pw))
 
     def weight(self, t: Tile) -> np.ndarray:
         """Normalised blending weight ``(h, w)`` float32 of tile ``t`` (sums to 1 over tiles)."""
@@ -185,3 +223,9 @@ class TileGrid:
 def pad_to_multiple(size: int, multiple: int = UNET_MULTIPLE) -> int:
     """Pixels to add so that ``size`` becomes a multiple of ``multiple``."""
     return (-size) % multiple
+
+
+def padded_size(size: int, multiple: int = UNET_MULTIPLE) -> int:
+    """``size`` rounded up to a multiple of ``multiple``, and at least two multiples (the UNet's
+    reflect padding needs ≥ 2 pixels at its coarsest level)."""
+    return max(size + pad_to_multiple(size, multiple), 2 * multiple)

@@ -51,7 +51,8 @@ class TransformerLayer(nn.Module):
         return F.dropout(x, self.dropout, self.training)
 
     def self_attention(self, x: Tensor, attend: Tensor) -> Tensor:
-        """Multi-head self-attention: ``x (N, T, D)``, ``attend (N, 1, 1, T)`` bool (True = real key) → ``(N, T, D)``."""
+        """Multi-head self-attention: ``x (N, T, D)``, ``attend (N, 1, 1, T)`` bool (True = real key)
+        or None (every key is real) → ``(N, T, D)``."""
         qkv = F.linear(x, self.in_proj_weight, self.in_proj_bias)  # (N, T, 3D)
         q, k, v = rearrange(qkv, "n t (three h e) -> three n h t e", three=3, h=self.n_heads)
         # SDPA's boolean attn_mask is True = attend, i.e. our valid_dates convention as is.
@@ -63,7 +64,7 @@ class TransformerLayer(nn.Module):
         return self.linear2(self._drop(F.relu(self.linear1(x))))
 
     def forward(self, x: Tensor, attend: Tensor) -> Tensor:
-        """``x (N, T, D)``, ``attend (N, 1, 1, T)`` bool → ``(N, T, D)``."""
+        """``x (N, T, D)``, ``attend (N, 1, 1, T)`` bool or None → ``(N, T, D)``."""
         if self.block == "postnorm":
             x = self.norm1(x + self._drop(self.self_attention(x, attend)))
             return self.norm2(x + self._drop(self.feed_forward(x)))
@@ -87,7 +88,9 @@ class TemporalTransformer(nn.Module):
         )
 
     def forward(self, x: Tensor, valid_dates: Tensor) -> Tensor:
-        attend = valid_dates[:, None, None, :]  # (N, 1, 1, T), True = attend (SDPA convention)
+        # (N, 1, 1, T), True = attend (SDPA convention); None when every date is real (the usual
+        # case when encoding a raster), which lets SDPA skip the mask (~15 % of attention time).
+        attend = None if bool(valid_dates.all()) else valid_dates[:, None, None, :]
         for layer in self.layers:
             x = layer(x, attend)
         return x

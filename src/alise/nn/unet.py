@@ -26,6 +26,36 @@ from torch import Tensor, nn
 from alise.config import ALISEConfig
 
 
+class FrameGroupNorm(nn.GroupNorm):
+    """GroupNorm over each frame ``(N, C, H, W)`` — or with statistics given from outside.
+
+    Same parameters and ``state_dict`` as :class:`torch.nn.GroupNorm`. By default it is exactly
+    GroupNorm: every frame is normalised by the mean and variance of its own pixels, so the result
+    depends on the extent of the image (a tile sees other statistics than the whole raster).
+    :meth:`SpatialSpectralEncoder.forward` can instead hand it per-frame statistics estimated once
+    over a whole raster (``frozen``), which makes the layer a fixed per-pixel affine map, and it can
+    hand the raw input to an ``observer`` (how those statistics are estimated; see
+    :mod:`alise.encode.groupstats`).
+    """
+
+    frozen: tuple[Tensor, Tensor] | None = None  # mean, rstd, each (N, G), for the frames of one call
+    observer = None  # callable(layer, x) or None
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.observer is not None:
+            self.observer(self, x)
+        if self.frozen is None:
+            return super().forward(x)
+        mean, rstd = self.frozen  # (N, G)
+        n, c = x.shape[:2]
+        per = c // self.num_groups
+        scale = rstd.repeat_interleave(per, dim=1).to(x.dtype)  # (N, C)
+        shift = -mean.repeat_interleave(per, dim=1).to(x.dtype) * scale
+        if self.affine:
+            scale, shift = scale * self.weight, shift * self.weight + self.bias
+        return torch.addcmul(shift[:, :, None, None], x, scale[:, :, None, None])
+
+
 def conv_layer(c_in: int, c_out: int, kernel: int, norm: str | None, *, stride: int = 1,
                padding: int | None = None, padding_mode: str = "reflect", n_groups: int = 4) -> nn.Sequential:
     """CL = Conv2d(bias) → norm → ReLU as ``Sequential(conv, norm|Identity, ReLU)``.
@@ -36,7 +66,7 @@ def conv_layer(c_in: int, c_out: int, kernel: int, norm: str | None, *, stride: 
     pad = (kernel - 1) // 2 if padding is None else padding
     conv = nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=pad, padding_mode=padding_mode, bias=True)
     if norm == "group":
-        n = nn.GroupNorm(n_groups, c_out)
+        n = FrameGroupNorm(n_groups, c_out)
     elif norm == "batch":
         n = nn.BatchNorm2d(c_out)
     else:
@@ -112,8 +142,50 @@ class SpatialSpectralEncoder(nn.Module):
         )
         self.out_conv = conv_layer(dec[0], cfg.d_model, 3, dec_norm, padding_mode=cfg.padding_mode)
 
-    def forward(self, x: Tensor) -> Tensor:
-        """``x (N, C, H, W)`` normalised reflectance → ``(N, D, H, W)`` features (≥ 0)."""
+    @torch.no_grad()
+    def fold_batchnorm(self) -> "SpatialSpectralEncoder":
+        """Fold every eval-mode BatchNorm into the (transposed) convolution before it; returns self.
+
+        Inference only: the folded module computes the same function as the eval-mode one (to
+        float rounding, ~1e-6) with one pass less over each activation, but it has no BatchNorm
+        left to train and its ``state_dict`` keys differ — fold a copy (``ALISE.for_inference``).
+        GroupNorm depends on each frame's statistics and cannot be folded.
+        """
+        from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+        for seq in self.modules():
+            if isinstance(seq, nn.Sequential) and len(seq) >= 2 and isinstance(seq[1], nn.BatchNorm2d):
+                conv = seq[0]
+                if not isinstance(conv, (nn.Conv2d, nn.ConvTranspose2d)):
+                    continue
+                seq[0] = fuse_conv_bn_eval(conv.eval(), seq[1].eval(), transpose=isinstance(conv, nn.ConvTranspose2d))
+                seq[1] = nn.Identity()
+        return self
+
+    def group_norms(self) -> list[FrameGroupNorm]:
+        """The GroupNorm layers in the order the forward pass meets them (empty for BatchNorm models)."""
+        return [m for m in self.modules() if isinstance(m, FrameGroupNorm)]
+
+    def forward(self, x: Tensor, group_stats: list[tuple[Tensor, Tensor]] | None = None) -> Tensor:
+        """``x (N, C, H, W)`` normalised reflectance → ``(N, D, H, W)`` features (≥ 0).
+
+        ``group_stats``: optional ``(mean, rstd)`` pair, each ``(N, G)``, for every layer of
+        :meth:`group_norms`, used instead of each frame's own statistics (seamless tiling).
+        """
+        if group_stats is None:
+            return self._forward(x)
+        layers = self.group_norms()
+        if len(group_stats) != len(layers):
+            raise ValueError(f"group_stats has {len(group_stats)} entries for {len(layers)} GroupNorm layers")
+        for layer, st in zip(layers, group_stats):
+            layer.frozen = st
+        try:
+            return self._forward(x)
+        finally:
+            for layer in layers:
+                layer.frozen = None
+
+    def _forward(self, x: Tensor) -> Tensor:
         feats = [self.in_conv(x)]  # full resolution, then H/2, H/4, ...
         for block in self.down_blocks:
             feats.append(block(feats[-1]))
