@@ -15,7 +15,7 @@ What it measures (paper-configuration model, random weights, CPU unless CUDA is 
   with the area. Projections to a 1024² × 100 raster and to a full Sentinel-2 tile
   (10980² px, 60 dates) from the measured rate and, by FLOP count, on a data-centre GPU.
 
-Usage: ``python benchmarks/encode.py [--sizes 128,240] [--dates 100] [--tile 128] [--quick]``.
+Usage: ``python benchmarks/encode.py [--sizes 128,240] [--dates 100] [--tile auto] [--overlap 32] [--quick]``.
 """
 
 from __future__ import annotations
@@ -146,7 +146,7 @@ def write_synthetic_site(root: Path, size: int, n_dates: int) -> Path:
     return root
 
 
-def end_to_end_child(site: str, out: str, tile: int, overlap: int, precision: str) -> None:
+def end_to_end_child(site: str, out: str, tile: int | None, overlap: int, precision: str) -> None:
     """Runs in a subprocess: encode ``site``, print seconds and peak RSS as JSON."""
     from alise import ALISE, ALISEConfig
     from alise.data import open_source
@@ -160,11 +160,11 @@ def end_to_end_child(site: str, out: str, tile: int, overlap: int, precision: st
                                                  progress=False, workers=1))
     sec = time.perf_counter() - t0
     print(json.dumps({"seconds": round(sec, 1), "groupnorm_stats_seconds": round(rep.stats_seconds, 1),
-                      "tiles": rep.tiles_total,
+                      "tiles": rep.tiles_total, "tile_used": rep.tile,
                       "peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3)}))
 
 
-def bench_end_to_end(sizes, n_dates: int, tile: int, overlap: int, precision: str) -> list[dict]:
+def bench_end_to_end(sizes, n_dates: int, tile: str, overlap: int, precision: str) -> list[dict]:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for size in sizes:
@@ -172,7 +172,7 @@ def bench_end_to_end(sizes, n_dates: int, tile: int, overlap: int, precision: st
             out = Path(tmp) / f"emb{size}.tif"
             res = subprocess.run([sys.executable, __file__, "--child", str(site), str(out), str(tile), str(overlap),
                                   precision], capture_output=True, text=True, check=True)
-            row = {"H": size, "W": size, "T": n_dates, "tile": tile, "overlap": overlap, "precision": precision,
+            row = {"H": size, "W": size, "T": n_dates, "tile_requested": tile, "overlap": overlap, "precision": precision,
                    **json.loads(res.stdout.strip().splitlines()[-1])}
             row["pixel_dates_per_s"] = round(size * size * n_dates / row["seconds"])
             rows.append(row)
@@ -203,14 +203,14 @@ def projections(e2e: list[dict], rows: list[dict]) -> dict:
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         site, out, tile, overlap, precision = sys.argv[2:7]
-        return end_to_end_child(site, out, int(tile), int(overlap), precision)
+        return end_to_end_child(site, out, None if tile == "auto" else int(tile), int(overlap), precision)
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sizes", default="128,240",
                    help="end-to-end raster sizes (px, comma-separated; '' for none). "
-                        "The issue's figure: --sizes 512,1024 --dates 100 --tile 256 --overlap 32")
+                        "The issue's figure: --sizes 512,1024 --dates 100")
     p.add_argument("--dates", type=int, default=100)
-    p.add_argument("--tile", type=int, default=128)
-    p.add_argument("--overlap", type=int, default=16)
+    p.add_argument("--tile", default="auto", help="tile size in px, or auto (alise encode's default)")
+    p.add_argument("--overlap", type=int, default=32)
     p.add_argument("--quick", action="store_true", help="fp32 only, one repetition")
     a = p.parse_args()
     shapes = [(64, 30), (64, 60), (64, 120), (128, 60)]

@@ -174,13 +174,19 @@ class ALISE(nn.Module):
             seq = rearrange(f, "b t d h w -> (b h w) t d")
             return fn(seq, repeat(valid_dates, "b t -> (b hw) t", hw=n))
         flat = rearrange(f, "b t d h w -> b t d (h w)")
-        outs = []
+        outs, out = [], None
         # Loops over series and chunks of pixels (bounded memory), not over single pixels or dates.
         for i in range(b):
             for s in range(0, n, chunk_pixels):
                 seq = rearrange(flat[i, :, :, s:s + chunk_pixels], "t d n -> n t d").contiguous()
-                outs.append(fn(seq, valid_dates[i:i + 1].expand(seq.shape[0], t)))
-        return torch.cat(outs)  # (B·H·W, ...) in (b h w) order
+                r = fn(seq, valid_dates[i:i + 1].expand(seq.shape[0], t))
+                if torch.is_grad_enabled():
+                    outs.append(r)
+                    continue
+                if out is None:  # without autograd: straight into the result, no concatenation copy
+                    out = r.new_empty((b * n, *r.shape[1:]))
+                out[i * n + s:i * n + s + r.shape[0]] = r
+        return torch.cat(outs) if outs else out  # (B·H·W, ...) in (b h w) order
 
     def sste(self, x: Tensor, days: Tensor, valid_dates: Tensor, chunk_pixels: int | None = None,
              chunk_frames: int | None = None) -> Tensor:

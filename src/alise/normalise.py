@@ -76,18 +76,22 @@ class NormStats:
         kw = dict(dtype=torch.float32, device=like.device)
         return torch.tensor(self.median, **kw), torch.tensor(self.qmin, **kw), torch.tensor(self.qmax, **kw)
 
-    def apply(self, dn: Tensor | np.ndarray, band_axis: int = -3) -> Tensor:
+    def apply(self, dn: Tensor | np.ndarray, band_axis: int = -3, inplace: bool = False) -> Tensor:
         """Normalise digital numbers: ``(..., C, H, W)`` (or any layout with ``band_axis``) → float32.
 
         Non-finite inputs become 0 after normalisation (and should be masked invalid by the reader).
+        ``inplace=True`` overwrites a float32 ``dn`` (no temporary copies: for large reads).
         """
-        x = torch.as_tensor(dn).to(torch.float32)
+        x = torch.as_tensor(dn)
+        x = x if inplace and x.dtype == torch.float32 else x.to(torch.float32, copy=True)
         med, lo, hi = self._vectors(x)
         shape = [1] * x.ndim
         shape[band_axis] = -1
         med, lo, hi = med.view(shape), lo.view(shape), hi.view(shape)
-        out = (torch.minimum(torch.maximum(x, lo), hi) - med) / (hi - lo)
-        return torch.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
+        x = torch.maximum(x, lo, out=x)
+        x = torch.minimum(x, hi, out=x)
+        x = x.sub_(med).div_(hi - lo)
+        return torch.nan_to_num_(x, nan=0.0, posinf=0.0, neginf=0.0)
 
     def invert(self, x: Tensor, band_axis: int = -3) -> Tensor:
         """Normalised values back to digital numbers (no un-clipping is possible)."""

@@ -11,8 +11,10 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+
+import numpy as np
 
 from alise.errors import AliseError
 
@@ -138,3 +140,46 @@ def atomic_dir(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Pat
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def write_geotiff(path: str | os.PathLike, array: np.ndarray, grid=None, *, nodata=None,
+                  descriptions: Sequence[str] | None = None, tags: dict | None = None) -> None:
+    """Write ``array (h, w)`` or ``(bands, h, w)`` as a GeoTIFF on ``grid`` (CRS + transform), atomically.
+
+    The one place single-raster outputs (reconstructions, change maps, class maps) are written.
+
+    ``grid`` is a :class:`alise.data.source.RasterGrid` (or None: no georeferencing). DEFLATE
+    compressed, tiled when large.
+    """
+    import rasterio
+
+    a = np.asarray(array)
+    if a.ndim == 2:
+        a = a[None]
+    if a.ndim != 3:
+        raise ValueError(f"write_geotiff expects (h, w) or (bands, h, w), got {a.shape}")
+    n, h, w = a.shape
+    if grid is not None and (grid.height, grid.width) != (h, w):
+        raise ValueError(f"array {h}×{w} does not match the grid {grid.height}×{grid.width}")
+    profile = dict(driver="GTiff", height=h, width=w, count=n, dtype=a.dtype.name, compress="deflate")
+    if h >= 256 and w >= 256:
+        profile.update(tiled=True, blockxsize=256, blockysize=256)
+    if grid is not None and grid.crs is not None:
+        profile["crs"] = grid.crs
+    if grid is not None and grid.transform is not None:
+        profile["transform"] = grid.transform
+    if nodata is not None:
+        profile["nodata"] = nodata
+    with atomic_path(path) as tmp:
+        with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True):
+            import warnings
+
+            with warnings.catch_warnings():
+                # A raster without a transform is legitimate (e.g. RotCrop tensors): no warning.
+                warnings.filterwarnings("ignore", category=rasterio.errors.NotGeoreferencedWarning)
+                with rasterio.open(tmp, "w", **profile) as dst:
+                    dst.write(a)
+                    for i, d in enumerate(descriptions or (), start=1):
+                        dst.set_band_description(i, str(d))
+                    if tags:
+                        dst.update_tags(**{k: str(v) for k, v in tags.items()})

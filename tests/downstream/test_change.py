@@ -45,9 +45,9 @@ def test_change_cli_gives_auc_and_keeps_grid(tiny_model_dir, site, tmp_path, met
     with rasterio.open(out) as dst, rasterio.open(site / "labels.tif") as ref:
         assert dst.crs == ref.crs and dst.transform == ref.transform and dst.dtypes[0] == "float32"
         score = dst.read(1)
-    m = json.loads((out.parent / "metrics.json").read_text())
+    m = json.loads((out.parent / "change.metrics.json").read_text())
     assert 0.0 <= m["auc"] <= 1.0 and m["n_change"] > 0 and m["n_no_change"] > 0
-    assert (out.parent / "roc.png").stat().st_size > 0
+    assert (out.parent / "change.roc.png").stat().st_size > 0
     if method == "gf":  # the rotated crop has a different phenology: the baseline must see it
         assert m["auc"] > 0.9
     assert np.isfinite(score[:, 4:]).all()

@@ -95,7 +95,7 @@ def test_change_cli_on_rotcrop_sample(tiny_model_dir, tmp_path):
     sample = make_rotcrop(tmp_path / "s.pt", size=16)
     out = tmp_path / "o" / "map.tif"
     assert main(["change", str(tiny_model_dir), str(sample), "--out", str(out)]) == 0
-    m = json.loads((out.parent / "metrics.json").read_text())
+    m = json.loads((out.parent / "map.metrics.json").read_text())
     assert 0 <= m["auc"] <= 1 and m["n_pixels"] == int((open_rotcrop(sample).truth != 255).sum())
 
 

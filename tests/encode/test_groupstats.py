@@ -72,6 +72,24 @@ def test_sample_indices_spread_over_the_grid():
     assert s[0] == 0 and s[-1] == 99 and len(s) == 4
 
 
+def test_large_rasters_are_sampled_through_spread_windows():
+    from alise.encode.groupstats import STATS_MARGIN, STATS_WINDOW, stats_samples
+
+    small = TileGrid(96, 96, 48, 16)  # 9,216 px ≤ 16 windows of 48²: whole raster, tile by tile
+    assert [t.index for t, _ in stats_samples(small, 16)] == list(range(len(small)))
+    assert [t.index for t, _ in stats_samples(small, 2)] != list(range(len(small)))  # 2 windows < raster
+    big = TileGrid(3000, 2000, 256, 32)
+    got = stats_samples(big, 16)
+    assert len(got) == 16
+    for win, (rows, cols) in got:
+        assert (win.height, win.width) == (STATS_WINDOW, STATS_WINDOW)
+        assert win.row_off % 8 == 0 and win.col_off % 8 == 0
+        assert win.row_off + win.height <= big.padded_shape[0] and win.col_off + win.width <= big.padded_shape[1]
+        assert (rows.start, rows.stop) == (STATS_MARGIN, STATS_WINDOW - STATS_MARGIN)
+    rows = {w.row_off for w, _ in got}
+    assert min(rows) < 300 and max(rows) > 2500  # spread over the raster
+
+
 def test_stats_are_kept_reused_and_checked(site, tmp_path):
     src = open_source(site)
     model = tiny_model()
@@ -104,7 +122,7 @@ def test_statistics_from_a_few_tiles_are_still_seamless(site, tmp_path):
     src = open_source(site)
     model = tiny_model()
     tiled = tmp_path / "tiled.tif"
-    encode(model, src, tiled, EncodeOptions(tile=48, overlap=16, stats_tiles=2, keep_parts=True, **FAST))
+    encode(model, src, tiled, EncodeOptions(tile=48, overlap=16, stats_windows=2, keep_parts=True, **FAST))
     stats = parts_dir(tiled) / STATS_FILE
     assert GroupStats.load(stats, len(model.unet.group_norms()), src.n_dates).n_tiles == 2
     whole = tmp_path / "whole.tif"
@@ -123,10 +141,10 @@ def test_statistics_from_a_few_tiles_are_still_seamless(site, tmp_path):
         pass
 
     with pytest.raises(Stop):
-        encode(model, src, out, EncodeOptions(tile=48, overlap=16, stats_tiles=2, **FAST),
+        encode(model, src, out, EncodeOptions(tile=48, overlap=16, stats_windows=2, **FAST),
                on_tile=lambda t: (_ for _ in ()).throw(Stop()))
     with pytest.raises(AliseError, match="group_norm"):
-        encode(model, src, out, EncodeOptions(tile=48, overlap=16, stats_tiles=3, **FAST))
+        encode(model, src, out, EncodeOptions(tile=48, overlap=16, stats_windows=3, **FAST))
 
 
 def test_cli_prepare_then_shards_then_merge(site, tmp_path):
@@ -149,5 +167,5 @@ def test_cli_prepare_then_shards_then_merge(site, tmp_path):
     with pytest.raises(SystemExit) as e:  # argparse: usage line + error, exit 2
         main(["encode", *common[:3], str(tmp_path / "x.tif"), *common[4:], "--group-norm", "patch"])
     assert e.value.code == 2
-    assert main(["encode", *common[:3], str(tmp_path / "x.tif"), *common[4:], "--stats-tiles", "0"]) == 2
+    assert main(["encode", *common[:3], str(tmp_path / "x.tif"), *common[4:], "--stats-windows", "0"]) == 2
     assert not (tmp_path / "x.tif").exists() and not parts_dir(tmp_path / "x.tif").exists()

@@ -70,3 +70,14 @@ def test_tiles_in_window_are_exactly_the_intersecting_ones():
 def test_bad_tiling_is_a_user_error(tile, overlap, msg):
     with pytest.raises(AliseError, match=msg):
         TileGrid(100, 100, tile, overlap)
+
+
+def test_auto_tile_bounds_one_tile_features():
+    from alise.encode.tiling import FEATURE_BUDGET, auto_tile
+
+    assert auto_tile(30) == auto_tile(64) == 256
+    assert auto_tile(100) == 192 and auto_tile(256) == 128
+    for t in (10, 60, 100, 300, 1000):
+        tile = auto_tile(t)
+        assert tile % 32 == 0 and tile >= 64
+        assert tile == 64 or t * 64 * tile * tile * 4 <= FEATURE_BUDGET

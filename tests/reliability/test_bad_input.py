@@ -3,14 +3,13 @@
 A case is (command, a way to spoil the input / model / output / arguments, a word the message must
 contain). The command runs in-process through :func:`alise.cli.main`; afterwards the output path
 must not exist and its parent must hold nothing new (no temporary file, no ``OUT.parts``, no
-``metrics.json`` of a half-done ``change``). A few cases run as a real subprocess for the exit code.
+metrics sidecar of a half-done ``change``). A few cases run as a real subprocess for the exit code.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -230,6 +229,9 @@ ABSURD = [
     ("encode", ["--tile", -5], "tile"),
     ("encode", ["--tile", 32, "--overlap", 32], "overlap"),
     ("encode", ["--overlap", -1], "overlap"),
+    ("encode", ["--tile", 100], "multiple of 8"),
+    ("encode", ["--overlap", 12], "multiple of 8"),
+    ("encode", ["--stats-windows", 0], "stats-windows"),
     ("encode", ["--chunk-pixels", 0], "chunk"),
     ("encode", ["--batch-tiles", 0], "batch-tiles"),
     ("encode", ["--workers", 0], "workers"),

@@ -14,7 +14,8 @@ gap-filling baseline instead (clear observations linearly interpolated on a 5-da
 A and B are two site folders; or one multi-year folder with --years Y1,Y2 (each year's dates);
 or one RotCrop sample (.pt) holding both years. With a change truth (--truth RASTER: 1 changed,
 0 unchanged, 255 excluded; or the folder's change/Y1_Y2.tif, or the RotCrop labels) the ROC-AUC
-goes to metrics.json and the ROC curve to roc.png, next to MAP.
+goes to MAP-stem.metrics.json and the ROC curve to MAP-stem.roc.png, next to MAP (so several
+maps can share a folder).
 
 example:
   alise change my-model site_000 --years 2018,2019 --out change.tif
@@ -52,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         raise AliseError("give either two series A B, or one folder A with --years Y1,Y2, not both")
     out = Path(args.out)
     check_output(out, args.overwrite)
-    metrics_path, roc_path = out.parent / "metrics.json", out.parent / "roc.png"
+    metrics_path, roc_path = sidecars(out)
     if args.truth is not None or years is not None or Path(args.a).suffix == ".pt":
         check_output(metrics_path, args.overwrite)
         check_output(roc_path, args.overwrite)
@@ -73,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     check_compatible(model, [a, b])
 
     from alise.downstream.features import SITSStore
-    from alise.downstream.reconstruct import write_geotiff
+    from alise.outputs import write_geotiff
 
     store = SITSStore([a, b], model.norm)
     print(f"alise change: {method} on {a.name} ({a.n_dates} dates) vs {b.name} ({b.n_dates} dates)", file=sys.stderr)
@@ -95,6 +96,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"alise change: AUC {m['auc']:.4f} on {m['n_pixels']} pixels → {metrics_path}", file=sys.stderr)
     print(f"alise change: wrote {out}", file=sys.stderr)
     return 0
+
+
+def sidecars(out):
+    """``MAP.tif`` → ``(MAP.metrics.json, MAP.roc.png)`` beside it: one pair per map."""
+    return out.with_name(f"{out.stem}.metrics.json"), out.with_name(f"{out.stem}.roc.png")
 
 
 def _years(text):

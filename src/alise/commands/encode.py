@@ -16,7 +16,7 @@ The raster is cut into overlapping tiles (--tile, --overlap, multiples of 8) who
 blended with a raised-cosine window, so seams vanish and memory depends on the tile, not on the
 raster. The paper's UNet uses GroupNorm, which normalises by the statistics of the image it sees:
 by default (--group-norm raster) those statistics are estimated once over the raster (on
---stats-tiles tiles) and shared by every tile, so the result does not depend on where tiles fall;
+--stats-windows windows) and shared by every tile, so the result does not depend on where tiles fall;
 --group-norm tile normalises each tile by itself (the model's behaviour on a patch; visible seams).
 
 Finished tiles are kept in OUT.parts/: rerunning the same command after an interruption does only
@@ -36,7 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", metavar="MODEL", help="model directory (config.json + model.safetensors)")
     parser.add_argument("path", metavar="PATH", help="input series: site folder (s2/DATE.tif), cube, PASTIS patch")
     parser.add_argument("--out", required=True, help="output: a .tif (COG) or a .zarr directory")
-    parser.add_argument("--tile", type=int, default=256, help="tile size in pixels (default 256)")
+    parser.add_argument("--tile", type=int, default=None,
+                        help="tile size in pixels, a multiple of 8 (default 256, lowered for long series so that "
+                             "a tile's features stay under 1 GiB: 192 for 100 dates, 128 for 256)")
     parser.add_argument("--overlap", type=int, default=32, help="overlap of neighbouring tiles in pixels (default 32)")
     parser.add_argument("--start", help="first date to use, YYYY-MM-DD (default: the first)")
     parser.add_argument("--end", help="last date to use, YYYY-MM-DD (default: the last)")
@@ -54,9 +56,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--group-norm", choices=("raster", "tile"), default="raster",
                         help="GroupNorm statistics: estimated once over the raster and shared by every tile "
                              "(seamless, default) or each tile's own (the paper's per-patch behaviour)")
-    parser.add_argument("--stats-tiles", type=int, default=16, metavar="N",
-                        help="tiles, spread over the raster, the shared GroupNorm statistics are estimated on "
-                             "(default 16; all tiles of smaller rasters)")
+    parser.add_argument("--stats-windows", type=int, default=16, metavar="N",
+                        help="64x64-px windows, spread over the raster, the shared GroupNorm statistics are "
+                             "estimated on (default 16); a raster smaller than N windows is used whole")
     parser.add_argument("--prepare", action="store_true",
                         help="only write OUT.parts/ (plan and shared statistics); run once before --shard jobs")
     parser.add_argument("--keep-parts", action="store_true", help="keep OUT.parts/ after merging")
@@ -82,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     opts = EncodeOptions(tile=args.tile, overlap=args.overlap, fmt=fmt, dtype=args.dtype,
                          batch_tiles=args.batch_tiles, precision=args.precision, device=args.device,
                          workers=args.workers, chunk_pixels=args.chunk_pixels, shard=parse_shard(args.shard),
-                         group_norm=args.group_norm, stats_tiles=args.stats_tiles, prepare_only=args.prepare,
+                         group_norm=args.group_norm, stats_windows=args.stats_windows, prepare_only=args.prepare,
                          overwrite=args.overwrite, keep_parts=args.keep_parts,
                          progress=not args.no_progress).validate()
 
@@ -96,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"prepared {parts_dir(out)} ({report.tiles_total} tiles): now run the same command with "
               f"--shard I/N instead of --prepare on every node, then: alise encode-merge {out}", file=sys.stderr)
     elif report.merged:
-        print(f"wrote {out} ({report.tiles_total} tiles, {report.tiles_done} encoded now, "
+        print(f"wrote {out} ({report.tiles_total} tiles of {report.tile} px, {report.tiles_done} encoded now, "
               f"{source.n_dates} dates, {source.grid.height}×{source.grid.width} px)", file=sys.stderr)
     else:
         i, n = opts.shard

@@ -223,7 +223,7 @@ def _write_predictions(probe, run, sources, out) -> None:
     """Class maps (uint8/uint16) of the first run's test series, on their grids."""
     import numpy as np
 
-    from alise.downstream.reconstruct import write_geotiff
+    from alise.outputs import write_geotiff
 
     ids = sorted({it.source for it in run.test})
     if len(sources) > 1:

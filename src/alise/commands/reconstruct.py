@@ -42,8 +42,9 @@ def run(args: argparse.Namespace) -> int:
 
     from alise.downstream import open_inputs
     from alise.downstream.features import SITSStore
-    from alise.downstream.reconstruct import reconstruct, to_uint16, write_geotiff
+    from alise.downstream.reconstruct import reconstruct, to_uint16
     from alise.model_io import load
+    from alise.outputs import write_geotiff
 
     model = load(args.model)
     sources = open_inputs(args.path, start=args.start, end=args.end, model=model)

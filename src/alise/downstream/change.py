@@ -57,16 +57,16 @@ def alise_change_map(model, s1: SITS, s2: SITS) -> np.ndarray:
     """Eq. 12 change score of two normalised series of the same grid with the frozen encoder.
 
     Args:
-        model: ALISE model (set to eval mode here; no gradient).
+        model: ALISE model (encoded through an eval-mode inference copy; no gradient).
         s1, s2: series ``x (T_k, C, H, W)`` normalised, ``days (T_k,)``; T may differ.
 
     Returns:
         ``(H, W)`` float32 distance map.
     """
-    from alise.downstream.features import encode_sits
+    from alise.downstream.features import encode_sits, inference_model
 
     _check_same_size(s1, s2)
-    model.eval()
+    model = inference_model(model)
     with torch.inference_mode():
         y1 = encode_sits(model, s1)
         y2 = encode_sits(model, s2)

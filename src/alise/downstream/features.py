@@ -7,8 +7,8 @@ changes during head training, so it is computed **once** per source and kept in 
 the cache, which is orders of magnitude cheaper than re-encoding each epoch.
 
 Windows of any size are encoded: the U-Net needs sides that are multiples of ``2**n_down`` (8 in
-the paper), so windows are reflect-padded; large windows are cut into overlapping tiles whose
-margins (wider than the U-Net's useful context) are discarded before stitching.
+the paper), so windows are reflect-extended; large windows are cut into overlapping tiles and
+blended exactly as ``alise encode`` does (:mod:`alise.encode.array`).
 
 Shapes: ``Q`` = n_q, ``D`` = d_model; an embedding of an ``(h, w)`` window is ``(Q·D, h, w)``
 flattened query-major (see :func:`alise.downstream.heads.flatten_queries`).
@@ -26,10 +26,8 @@ from torch import Tensor
 from alise.batch import SITS
 from alise.downstream.heads import flatten_queries
 
-#: Largest window side encoded in one piece; larger windows are tiled.
-TILE = 256
-#: Pixels discarded on each inner side of a tile before stitching.
-MARGIN = 32
+#: Largest window side encoded in one piece; larger windows are tiled (overlap in pixels).
+TILE, OVERLAP = 256, 64
 #: Sources whose normalised series is smaller than this many bytes stay in RAM once read.
 RAM_SOURCE_BYTES = 256 * 1024 * 1024
 
@@ -53,8 +51,18 @@ def pad_to_multiple(x: Tensor, m: int, min_side: int = 0) -> Tensor:
     return F.pad(x, (0, pw, 0, ph), mode=mode)
 
 
-def encode_sits(model, sits: SITS, *, flatten: bool = True, tile: int = TILE, margin: int = MARGIN) -> Tensor:
+def inference_model(model):
+    """``model.for_inference(device)`` for an ALISE model (same outputs, faster), else ``model.eval()``."""
+    if hasattr(model, "for_inference"):
+        return model.for_inference(next(model.parameters()).device)
+    return model.eval()
+
+
+def encode_sits(model, sits: SITS, *, flatten: bool = True, tile: int = TILE, overlap: int = OVERLAP) -> Tensor:
     """Encode one series, whatever its size, with the model as it is (caller sets mode/grad).
+
+    Windows larger than ``tile`` are tiled and blended like ``alise encode`` does, with one set of
+    GroupNorm statistics for the whole window (:func:`alise.encode.array.encode_array`).
 
     Args:
         model: ALISE model (``encode(x (B,T,C,H,W), days (B,T), valid_dates (B,T)) -> (B,Q,D,H,W)``).
@@ -64,34 +72,9 @@ def encode_sits(model, sits: SITS, *, flatten: bool = True, tile: int = TILE, ma
     Returns:
         float32 embedding of the window, ``(Q·D, h, w)`` or ``(Q, D, h, w)``.
     """
-    x, days = sits.x, sits.days.to(torch.float32)
-    device = next(model.parameters()).device
-    m = multiple_of(model)
-    h, w = x.shape[-2:]
-    valid = torch.ones(1, days.shape[0], dtype=torch.bool, device=device)
-    d = days.view(1, -1).to(device)
+    from alise.encode.array import encode_array
 
-    def run(xt: Tensor) -> Tensor:  # (T, C, th, tw) → (Q, D, th, tw)
-        xp = pad_to_multiple(xt, m, 2 * m)
-        y = model.encode(xp.unsqueeze(0).to(device), d, valid)[0]
-        return y[..., : xt.shape[-2], : xt.shape[-1]]
-
-    if h <= tile and w <= tile:
-        y = run(x)
-    else:
-        y = None
-        step = tile - 2 * margin
-        for r0 in range(0, h, step):
-            for c0 in range(0, w, step):
-                # Tile with context: [r0 - margin, r0 + step + margin) clipped to the raster.
-                ra, ca = max(r0 - margin, 0), max(c0 - margin, 0)
-                rb, cb = min(r0 + step + margin, h), min(c0 + step + margin, w)
-                yt = run(x[..., ra:rb, ca:cb])
-                if y is None:
-                    y = yt.new_zeros((*yt.shape[:2], h, w))
-                re, ce = min(r0 + step, h), min(c0 + step, w)
-                y[..., r0:re, c0:ce] = yt[..., r0 - ra: re - ra, c0 - ca: ce - ca]
-    y = y.float()
+    y = encode_array(model, sits.x, sits.days, tile=tile, overlap=overlap)
     return flatten_queries(y.unsqueeze(0))[0] if flatten else y
 
 
@@ -151,14 +134,21 @@ class FeatureCache:
         self.dtype = np.dtype(dtype)
         self.progress = progress
         self._data: dict[int, np.ndarray] = {}
+        self._infer = None
         self.n_encoded = 0
+
+    def _frozen(self):
+        """The model as it encodes: an inference copy (BatchNorm folded, channels_last on CPU) when
+        the model offers one (:meth:`alise.model.ALISE.for_inference`), else the model in eval mode."""
+        if self._infer is None:
+            self._infer = inference_model(self.model)
+        return self._infer
 
     def get(self, i: int) -> np.ndarray:
         """Embedding of source ``i``: ``(Q·D, H, W)`` array (memory map if ``cache_dir``)."""
         if i not in self._data:
-            self.model.eval()
             with torch.inference_mode():
-                y = encode_sits(self.model, self.store.read(i)).cpu().numpy().astype(self.dtype, copy=False)
+                y = encode_sits(self._frozen(), self.store.read(i)).cpu().numpy().astype(self.dtype, copy=False)
             if self.cache_dir is not None:
                 self.cache_dir.mkdir(parents=True, exist_ok=True)
                 mm = np.lib.format.open_memmap(self.cache_dir / f"source_{i:06d}.npy", mode="w+", dtype=self.dtype,

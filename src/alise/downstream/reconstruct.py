@@ -6,14 +6,10 @@ returns normalised reflectance; inverting the model's normalisation (§IV-A) giv
 (reflectance × 10 000). Pre-training only ever scores the decoder on clear pixels, so its output
 is a cloud-free estimate — a learned gap-filling, compared with linear gap-filling
 (:func:`alise.gapfill.gapfill_linear`) in :func:`heldout_comparison` and ``benchmarks/reconstruct.py``.
-
-This module also holds :func:`write_geotiff`, the one place downstream outputs (reconstructions,
-change maps, class maps) are written as georeferenced rasters on the input grid.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -38,10 +34,10 @@ def reconstruct(model, sits: SITS, days_target: Sequence[float] | np.ndarray, ch
     Returns:
         ``(T', C, H, W)`` float32 digital numbers (reflectance × 10 000), not rounded.
     """
-    from alise.downstream.features import encode_sits
+    from alise.downstream.features import encode_sits, inference_model
 
     days_t = torch.as_tensor(np.asarray(days_target, dtype=np.float32)).view(1, -1)
-    model.eval()
+    model = inference_model(model)
     with torch.inference_mode():
         y = encode_sits(model, sits, flatten=False).unsqueeze(0)  # (1, Q, D, H, W)
         parts = [model.decode(y, days_t[:, s:s + chunk_dates].to(y.device)) for s in range(0, days_t.shape[1], chunk_dates)]
@@ -98,46 +94,3 @@ def heldout_comparison(model, sits: SITS, heldout: Sequence[int]) -> dict:
         out[name] = {"rmse_dn": float(np.sqrt(np.mean(e**2))), "mae_dn": float(np.mean(np.abs(e))),
                      "rmse_norm": float(np.sqrt(np.mean(en**2)))}
     return out
-
-
-def write_geotiff(path: str | os.PathLike, array: np.ndarray, grid=None, *, nodata=None,
-                  descriptions: Sequence[str] | None = None, tags: dict | None = None) -> None:
-    """Write ``array (h, w)`` or ``(bands, h, w)`` as a GeoTIFF on ``grid`` (CRS + transform), atomically.
-
-    ``grid`` is a :class:`alise.data.source.RasterGrid` (or None: no georeferencing). DEFLATE
-    compressed, tiled when large.
-    """
-    import rasterio
-
-    from alise.outputs import atomic_path
-
-    a = np.asarray(array)
-    if a.ndim == 2:
-        a = a[None]
-    if a.ndim != 3:
-        raise ValueError(f"write_geotiff expects (h, w) or (bands, h, w), got {a.shape}")
-    n, h, w = a.shape
-    if grid is not None and (grid.height, grid.width) != (h, w):
-        raise ValueError(f"array {h}×{w} does not match the grid {grid.height}×{grid.width}")
-    profile = dict(driver="GTiff", height=h, width=w, count=n, dtype=a.dtype.name, compress="deflate")
-    if h >= 256 and w >= 256:
-        profile.update(tiled=True, blockxsize=256, blockysize=256)
-    if grid is not None and grid.crs is not None:
-        profile["crs"] = grid.crs
-    if grid is not None and grid.transform is not None:
-        profile["transform"] = grid.transform
-    if nodata is not None:
-        profile["nodata"] = nodata
-    with atomic_path(path) as tmp:
-        with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True):
-            import warnings
-
-            with warnings.catch_warnings():
-                # A raster without a transform is legitimate (e.g. RotCrop tensors): no warning.
-                warnings.filterwarnings("ignore", category=rasterio.errors.NotGeoreferencedWarning)
-                with rasterio.open(tmp, "w", **profile) as dst:
-                    dst.write(a)
-                    for i, d in enumerate(descriptions or (), start=1):
-                        dst.set_band_description(i, str(d))
-                    if tags:
-                        dst.update_tags(**{k: str(v) for k, v in tags.items()})

@@ -20,9 +20,12 @@ layer ``l`` over the pixels each tile *owns* (``TileGrid.owned``: a partition of
 overlaps are not counted twice; down-sampled levels use the same partition, which sits on the
 8-pixel grid) and stops there. Sums are accumulated in float64 per (date, group).
 Cost: the UNet's encoder prefix once per GroupNorm layer (11 in the paper configuration) on the
-sample — about 3× encoding the sampled tiles. On large rasters ``--stats-tiles N`` (default 16)
-spreads the estimate over N tiles evenly spread on the grid; the output is seamless either way
-(every tile uses the same numbers), only the statistics are then an estimate.
+sample — measured about 2× encoding the same pixels. A raster no larger than ``--stats-windows N``
+(default 16) windows of 64 × 64 pixels (the pre-training patch size) is sampled whole: exact
+whole-raster statistics. A larger one is sampled through N such windows centred on tiles spread
+evenly over the grid (:func:`stats_samples`): a fixed cost of about two 256² tile encodings,
+whatever the raster. The output is seamless either way (every tile uses the same numbers); only
+the statistics are then an estimate.
 
 ``--group-norm tile`` keeps the paper's per-tile behaviour (each tile normalised by itself).
 """
@@ -37,6 +40,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from alise.encode.tiling import UNET_MULTIPLE, Tile, TileGrid
 from alise.errors import AliseError
 from alise.outputs import atomic_path
 
@@ -168,3 +172,32 @@ def estimate(unet, samples: Iterable[tuple[Tensor, tuple[slice, slice]]], n_samp
         mean.append(mu.float())
         rstd.append(torch.rsqrt(var + layer.eps).float())
     return GroupStats([m.cpu() for m in mean], [r.cpu() for r in rstd], n_samples)
+
+
+def stats_samples(grid: TileGrid, n: int) -> list[tuple[Tile, tuple[slice, slice]]]:
+    """Where the shared GroupNorm statistics are estimated: ``(window as a Tile, owned slices)``.
+
+    A raster no larger than ``n`` windows of :data:`STATS_WINDOW`² pixels is taken whole: every
+    tile with the pixels it owns (a partition of the raster), so the statistics are exactly those
+    of the whole raster. A larger raster: ``n`` windows centred on tiles spread evenly over the
+    grid, each counting its centre (a :data:`STATS_MARGIN`-pixel border, where the window's own
+    edge shows, is left out) — a spread-out sample whose cost does not grow with the raster.
+    """
+    (th, tw), (ph, pw) = grid.tile_shape, grid.padded_shape
+    wh, ww = min(th, STATS_WINDOW), min(tw, STATS_WINDOW)
+    if ph * pw <= n * wh * ww:
+        return [(t, grid.owned(t)) for t in grid.tiles]
+    out = []
+    for i in sample_indices(len(grid), n):
+        t = grid.tiles[i]
+        r = min(max(0, t.row_off + (th - wh) // 2), ph - wh) // UNET_MULTIPLE * UNET_MULTIPLE
+        c = min(max(0, t.col_off + (tw - ww) // 2), pw - ww) // UNET_MULTIPLE * UNET_MULTIPLE
+        win = Tile(-1, t.grid_row, t.grid_col, r, c, wh, ww, min(wh, grid.height - r), min(ww, grid.width - c))
+        mr, mc = (STATS_MARGIN if wh >= 4 * STATS_MARGIN else 0), (STATS_MARGIN if ww >= 4 * STATS_MARGIN else 0)
+        out.append((win, (slice(mr, wh - mr), slice(mc, ww - mc))))
+    return out
+
+
+#: Size and ignored border (px) of the windows the GroupNorm statistics of a large raster are
+#: estimated on (64 px: the paper's pre-training patch size).
+STATS_WINDOW, STATS_MARGIN = 64, 8

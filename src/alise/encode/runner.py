@@ -18,8 +18,8 @@ takes batches ``I, I+N, I+2N, …``. N processes (a SLURM array, Dask or Ray tas
 directory; each writes only its own pieces; ``alise encode-merge OUT`` (:func:`merge`) then blends
 all pieces into the output. A single run (N = 1) merges by itself.
 
-Memory is bounded by the tile, never by the raster: at most ``workers + 2`` tiles are being read,
-one is in the model and at most two are waiting to be written.
+Memory is bounded by the tile, never by the raster: at most ``workers`` batches are being read
+(normalised in their read buffer), one is in the model and at most one is waiting to be written.
 """
 
 from __future__ import annotations
@@ -32,16 +32,16 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from alise.encode.groupstats import MODES as GROUP_NORM_MODES
-from alise.encode.groupstats import STATS_FILE, GroupStats, estimate, sample_indices
-from alise.encode.tiling import Tile, TileGrid
+from alise.encode.array import channels_last_prep, extend, stats_chunk_frames, uses_group_norm
+from alise.encode.groupstats import STATS_FILE, GroupStats, estimate, stats_samples
+from alise.encode.tiling import DEFAULT_TILE, Tile, TileGrid, auto_tile
 from alise.encode.writers import DTYPES, FORMATS, Georef, assemble, band_names, n_clear_path, write_piece
 from alise.errors import AliseError
 from alise.outputs import atomic_file, check_output
@@ -56,7 +56,8 @@ class EncodeOptions:
     """How to encode (command-line options of ``alise encode``).
 
     Attributes:
-        tile, overlap: tile size and overlap in pixels (``tiling.py``).
+        tile, overlap: tile size and overlap in pixels (``tiling.py``); ``tile=None``: 256, or
+            smaller for long series (:func:`alise.encode.tiling.auto_tile`).
         fmt: ``"cog"`` or ``"zarr"``; dtype: stored float type, ``"float32"`` or ``"float16"``.
         batch_tiles: tiles per model call (also the unit of sharding and resuming).
         precision: ``"fp32"`` or ``"bf16"`` (autocast) for the model.
@@ -65,7 +66,8 @@ class EncodeOptions:
         chunk_pixels: pixel sequences per Transformer call (None: the model's device-dependent default).
         group_norm: ``"raster"``: GroupNorm statistics estimated once over the raster and shared by
             every tile (seamless, ``groupstats.py``); ``"tile"``: each tile normalised by itself.
-        stats_tiles: tiles (spread over the grid) the raster statistics are estimated on.
+        stats_windows: windows of 64² px (spread over the grid) the raster statistics are estimated
+            on; a raster smaller than that is used whole (``stats_samples``).
         prepare_only: write the plan and the shared statistics, encode nothing (before shards).
         shard: ``(i, n)``: this process does batches ``i, i+n, …``.
         overwrite: replace an existing output / a stale work directory.
@@ -73,7 +75,7 @@ class EncodeOptions:
         progress: show a tqdm bar on stderr.
     """
 
-    tile: int = 256
+    tile: int | None = None
     overlap: int = 32
     fmt: str = "cog"
     dtype: str = "float32"
@@ -83,7 +85,7 @@ class EncodeOptions:
     workers: int = 1
     chunk_pixels: int | None = None
     group_norm: str = "raster"
-    stats_tiles: int = 16
+    stats_windows: int = 16
     prepare_only: bool = False
     shard: tuple[int, int] = (0, 1)
     overwrite: bool = False
@@ -93,7 +95,7 @@ class EncodeOptions:
     def validate(self) -> "EncodeOptions":
         from alise.encode.tiling import validate_tiling
 
-        validate_tiling(self.tile, self.overlap)
+        validate_tiling(DEFAULT_TILE if self.tile is None else self.tile, self.overlap)
         if self.fmt not in FORMATS:
             raise AliseError(f"--format {self.fmt}: choose one of {', '.join(FORMATS)}")
         if self.dtype not in DTYPES:
@@ -106,8 +108,8 @@ class EncodeOptions:
             raise AliseError(f"--workers {self.workers}: must be ≥ 1 reading thread")
         if self.group_norm not in GROUP_NORM_MODES:
             raise AliseError(f"--group-norm {self.group_norm}: choose one of {', '.join(GROUP_NORM_MODES)}")
-        if self.stats_tiles < 1:
-            raise AliseError(f"--stats-tiles {self.stats_tiles}: must be ≥ 1 tile")
+        if self.stats_windows < 1:
+            raise AliseError(f"--stats-windows {self.stats_windows}: must be ≥ 1 window")
         if self.chunk_pixels is not None and self.chunk_pixels < 1:
             raise AliseError(f"chunk_pixels {self.chunk_pixels}: must be ≥ 1")
         i, n = self.shard
@@ -171,16 +173,11 @@ def make_plan(model, source, opts: EncodeOptions) -> dict:
                                 tuple(g.transform)[:6] if g.transform is not None else (0.0, 1.0, 0.0, 0.0, 0.0, 1.0))),
         "tile": opts.tile, "overlap": opts.overlap, "batch_tiles": opts.batch_tiles, "precision": opts.precision,
         "model": model_fingerprint(model), "n_q": model.config.n_q, "d_model": model.config.d_model,
-        "group_norm": ({"mode": opts.group_norm, "stats_tiles": opts.stats_tiles} if _has_group_norm(model)
+        "group_norm": ({"mode": opts.group_norm, "stats_windows": opts.stats_windows} if uses_group_norm(model)
                        else None),
         "output": {"format": opts.fmt, "dtype": opts.dtype},
     }
     return json.loads(json.dumps(plan))  # as it reads back from plan.json (tuples → lists)
-
-
-def _has_group_norm(model) -> bool:
-    unet = getattr(model, "unet", None)
-    return unet is not None and hasattr(unet, "group_norms") and bool(unet.group_norms())
 
 
 def raster_group_stats(model, source, grid: TileGrid, parts: Path, opts: EncodeOptions,
@@ -188,31 +185,33 @@ def raster_group_stats(model, source, grid: TileGrid, parts: Path, opts: EncodeO
     """The shared GroupNorm statistics of this run (``groupstats.py``), or None (tile mode, or no
     GroupNorm). Estimated once and kept in ``OUT.parts/groupnorm.safetensors``: a resumed run and
     every shard started after it exists use the very same numbers."""
-    if opts.group_norm != "raster" or not _has_group_norm(model):
+    if opts.group_norm != "raster" or not uses_group_norm(model):
         return None
     path = parts / STATS_FILE
     layers = model.unet.group_norms()
     if path.is_file():
         return GroupStats.load(path, len(layers), len(source.dates)).pairs(device)
-    picked = [grid.tiles[i] for i in sample_indices(len(grid), opts.stats_tiles)]
+    if len(grid) == 1:
+        return None  # one tile: its own statistics are the raster's
+    picked = stats_samples(grid, opts.stats_windows)
 
     def samples():
-        for t in picked:
+        for t, owned in picked:
             x, _ = read_batch(source, [t], model.norm)
-            yield x[0].to(device), grid.owned(t)
+            yield x[0].to(device), owned
 
-    h, w = grid.tile_shape
-    chunk = max(1, (64 << 20) // (4 * max(model.config.encoder_widths) * h * w))
-    prep = (lambda z: z.contiguous(memory_format=torch.channels_last)) if model.channels_last else (lambda z: z)
+    chunk = stats_chunk_frames(model, picked[0][0].height, picked[0][0].width)
     bar = None
     if opts.progress:
         from tqdm import tqdm
 
         bar = tqdm(total=len(layers) * len(picked), unit="pass", file=sys.stderr, dynamic_ncols=True,
-                   desc=f"GroupNorm statistics ({len(picked)} of {len(grid)} tiles)")
+                   desc="GroupNorm statistics (" + ("whole raster" if picked[0][0].index >= 0
+                                                        else f"{len(picked)} windows") + ")")
     try:
         with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=opts.precision == "bf16"):
-            stats = estimate(model.unet, _Reiterable(samples), len(picked), chunk_frames=chunk, prepare=prep,
+            stats = estimate(model.unet, _Reiterable(samples), len(picked), chunk_frames=chunk,
+                             prepare=channels_last_prep(model),
                              progress=None if bar is None else bar.update)
     finally:
         if bar is not None:
@@ -280,23 +279,13 @@ def read_batch(source, tiles: list[Tile], norm) -> tuple[torch.Tensor, np.ndarra
     xs, counts = [], []
     for t in tiles:
         raw = source.read(window=t.window)
-        x = torch.from_numpy(np.ascontiguousarray(norm.apply(raw.dn)))  # (T, C, h_read, w_read), NaN → 0
+        x = norm.apply(raw.dn, inplace=True)  # (T, C, h_read, w_read) in the read buffer, NaN → 0
         xs.append(extend(x, t.height, t.width))  # beyond the raster edge: reflection, as a whole-raster encode
         n = raw.valid.sum(axis=0, dtype=np.uint16)
         counts.append(np.pad(n, ((0, t.height - n.shape[0]), (0, t.width - n.shape[1]))))
-    return torch.stack(xs), np.stack(counts)
-
-
-def extend(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """``x (..., h, w)`` → ``(..., height, width)``: extended at the bottom and right by reflection
-    (replication when the image is too small to reflect), as the UNet's input padding."""
-    h, w = x.shape[-2:]
-    ph, pw = height - h, width - w
-    if not ph and not pw:
-        return x
-    mode = "reflect" if ph < h and pw < w else "replicate"
-    lead = x.shape[:-2]
-    return F.pad(x.reshape(-1, 1, h, w), (0, pw, 0, ph), mode=mode).reshape(*lead, height, width)
+        del raw, x
+    # One tile (the default): a view, not a copy of the whole stack.
+    return (xs[0][None] if len(xs) == 1 else torch.stack(xs)), np.stack(counts)
 
 
 def run_model(model, x: torch.Tensor, days: torch.Tensor, device: torch.device, precision: str,
@@ -324,6 +313,7 @@ class EncodeReport:
     seconds: float
     out: Path
     stats_seconds: float = 0.0  # estimating the shared GroupNorm statistics (included in seconds)
+    tile: int = 0  # the tile side used (chosen automatically unless given)
 
 
 def prepare(model, source, out: Path, opts: EncodeOptions) -> tuple[TileGrid, dict]:
@@ -339,6 +329,12 @@ def prepare(model, source, out: Path, opts: EncodeOptions) -> tuple[TileGrid, di
         check_output(n_clear_path(out), opts.overwrite)
     parts = parts_dir(out)
     check_output(parts / PLAN_FILE, overwrite=True)  # the work directory must be writable too
+    if opts.tile is None:
+        tile = auto_tile(len(source.dates), model.config.d_model)
+        if tile <= 2 * opts.overlap:
+            raise AliseError(f"--overlap {opts.overlap}: must be less than half the tile ({tile} px chosen for "
+                             f"{len(source.dates)} dates); lower --overlap or give --tile")
+        opts = replace(opts, tile=tile)
     grid = TileGrid(source.grid.height, source.grid.width, opts.tile, opts.overlap)
     return grid, make_plan(model, source, opts)
 
@@ -370,7 +366,7 @@ def encode(model, source, out: str | Path, opts: EncodeOptions = EncodeOptions()
     group_stats = raster_group_stats(model, source, grid, parts, opts, device)
     t_stats = time.perf_counter() - t_stats
     if opts.prepare_only:
-        return EncodeReport(len(grid), 0, len(grid), False, time.perf_counter() - t0, out, t_stats)
+        return EncodeReport(len(grid), 0, len(grid), False, time.perf_counter() - t0, out, t_stats, grid.tile)
 
     i, n = opts.shard
     mine = batches(grid, opts.batch_tiles)[i::n]
@@ -389,8 +385,8 @@ def encode(model, source, out: str | Path, opts: EncodeOptions = EncodeOptions()
         writes: deque[tuple[list[Tile], Future]] = deque()
         pending = iter(todo)
 
-        def refill():
-            while len(reads) < opts.workers + 1:
+        def refill():  # at most `workers` batches being read while the model runs on another
+            while len(reads) < opts.workers:
                 b = next(pending, None)
                 if b is None:
                     return
@@ -414,8 +410,9 @@ def encode(model, source, out: str | Path, opts: EncodeOptions = EncodeOptions()
                 x, counts = fut.result()
                 refill()
                 y = run_model(model, x, days, device, opts.precision, opts.chunk_pixels, group_stats)
+                del x  # the input stack is not needed while the piece is written
                 writes.append((b, writer.submit(_write_batch, parts, b, y, counts)))
-                while len(writes) > 2:
+                while len(writes) > 1:  # at most one piece waiting for the disk
                     finish_write()
             while writes:
                 finish_write()
@@ -428,7 +425,7 @@ def encode(model, source, out: str | Path, opts: EncodeOptions = EncodeOptions()
     if n == 1:
         merge(out, overwrite=opts.overwrite, keep_parts=opts.keep_parts, progress=opts.progress)
         merged = True
-    return EncodeReport(len(grid), done, len(grid) - done, merged, time.perf_counter() - t0, out, t_stats)
+    return EncodeReport(len(grid), done, len(grid) - done, merged, time.perf_counter() - t0, out, t_stats, grid.tile)
 
 
 def _write_batch(parts: Path, tiles: list[Tile], y: np.ndarray, counts: np.ndarray) -> None:

@@ -66,6 +66,21 @@ class Tile:
         return f"r{self.grid_row:04d}_c{self.grid_col:04d}"
 
 
+#: Default tile side, and the memory one tile's per-date UNet features may take when the tile
+#: size is chosen automatically (the largest activation of a tile: T × D × tile² float32).
+DEFAULT_TILE, FEATURE_BUDGET = 256, 1 << 30
+
+
+def auto_tile(n_dates: int, d_model: int = 64, budget: int = FEATURE_BUDGET) -> int:
+    """The tile side used when none is given: :data:`DEFAULT_TILE`, lowered in steps of 32 px (not
+    below 64) until one tile's features ``T × D × tile² × 4 B`` fit in ``budget`` — so memory stays
+    bounded for long series (256 px up to 64 dates, 192 px for 100, 128 px for 256)."""
+    tile = DEFAULT_TILE
+    while tile > 64 and n_dates * d_model * tile * tile * 4 > budget:
+        tile -= 32
+    return tile
+
+
 def validate_tiling(tile: int, overlap: int) -> None:
     """Raise :class:`AliseError` for a tile size or overlap the grid cannot use."""
     m = UNET_MULTIPLE

@@ -47,13 +47,13 @@ class FrameGroupNorm(nn.GroupNorm):
         if self.frozen is None:
             return super().forward(x)
         mean, rstd = self.frozen  # (N, G)
-        n, c = x.shape[:2]
-        per = c // self.num_groups
-        scale = rstd.repeat_interleave(per, dim=1).to(x.dtype)  # (N, C)
-        shift = -mean.repeat_interleave(per, dim=1).to(x.dtype) * scale
+        per = x.shape[1] // self.num_groups
+        scale = rstd.float().repeat_interleave(per, dim=1)  # (N, C)
+        shift = -mean.float().repeat_interleave(per, dim=1) * scale
         if self.affine:
-            scale, shift = scale * self.weight, shift * self.weight + self.bias
-        return torch.addcmul(shift[:, :, None, None], x, scale[:, :, None, None])
+            scale, shift = scale * self.weight.float(), shift * self.weight.float() + self.bias.float()
+        # In float32 like GroupNorm under autocast (bf16 inputs come out as float32).
+        return torch.addcmul(shift[:, :, None, None], x.float(), scale[:, :, None, None])
 
 
 def conv_layer(c_in: int, c_out: int, kernel: int, norm: str | None, *, stride: int = 1,
