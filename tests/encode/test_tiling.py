@@ -81,3 +81,17 @@ def test_auto_tile_bounds_one_tile_features():
         tile = auto_tile(t)
         assert tile % 32 == 0 and tile >= 64
         assert tile == 64 or t * 64 * tile * tile * 4 <= FEATURE_BUDGET
+
+
+def test_auto_tile_covers_the_raster_with_the_fewest_tile_pixels():
+    from alise.encode.tiling import auto_tile
+
+    def encoded(size, t):
+        g = TileGrid(size, size, t, 32)
+        return len(g) * t * t
+
+    assert auto_tile(100, size=(1024, 1024)) == 176  # 49 tiles of 176² instead of 49 of 192²
+    assert encoded(1024, 176) < encoded(1024, 192)
+    assert auto_tile(100, size=(512, 512)) == 192  # 9 tiles of 192² is already the best
+    assert auto_tile(30, size=(10980, 10980)) % 8 == 0 and auto_tile(30, size=(10980, 10980)) <= 256
+    assert auto_tile(30, size=(100, 100)) <= 256

@@ -330,7 +330,8 @@ def prepare(model, source, out: Path, opts: EncodeOptions) -> tuple[TileGrid, di
     parts = parts_dir(out)
     check_output(parts / PLAN_FILE, overwrite=True)  # the work directory must be writable too
     if opts.tile is None:
-        tile = auto_tile(len(source.dates), model.config.d_model)
+        tile = auto_tile(len(source.dates), model.config.d_model, size=(source.grid.height, source.grid.width),
+                         overlap=opts.overlap)
         if tile <= 2 * opts.overlap:
             raise AliseError(f"--overlap {opts.overlap}: must be less than half the tile ({tile} px chosen for "
                              f"{len(source.dates)} dates); lower --overlap or give --tile")
