@@ -189,9 +189,10 @@ def projections(e2e: list[dict], rows: list[dict]) -> dict:
     ref = next(r for r in rows if (r["H"], r["T"], r["precision"], r["variant"]) == (64, 60, "fp32", "encode_path"))
     flop_per_pd = ref["gflop"] * 1e9 / (64 * 64 * 60)
     redundancy = (256 / 224) ** 2
-    rate = e2e[-1]["pixel_dates_per_s"] if e2e else ref["pixel_dates_per_s"] / redundancy
+    fp32 = [r for r in e2e if r["precision"] == "fp32"]
+    rate = fp32[-1]["pixel_dates_per_s"] if fp32 else ref["pixel_dates_per_s"] / redundancy
     out = {"flop_per_pixel_date": round(flop_per_pd), "overlap_redundancy_256_32": round(redundancy, 3),
-           "cpu_rate_pixel_dates_per_s": rate, "cpu_rate_from": "end_to_end" if e2e else "model x redundancy"}
+           "cpu_rate_pixel_dates_per_s": rate, "cpu_rate_from": "end_to_end" if fp32 else "model x redundancy"}
     for name, (hw, t) in {"1024x1024x100": (1024, 100), "s2_tile_10980x10980x60": (10980, 60)}.items():
         pd = hw * hw * t
         gpu = {p: round(pd * flop_per_pd * redundancy / (GPU_TFLOPS[p] * 1e12) / 60, 1) for p in GPU_TFLOPS}
@@ -212,12 +213,14 @@ def main() -> None:
     p.add_argument("--tile", default="auto", help="tile size in px, or auto (alise encode's default)")
     p.add_argument("--overlap", type=int, default=32)
     p.add_argument("--quick", action="store_true", help="fp32 only, one repetition")
+    p.add_argument("--e2e-precisions", default="fp32", help="end-to-end precisions, e.g. fp32,bf16")
     a = p.parse_args()
     shapes = [(64, 30), (64, 60), (64, 120), (128, 60)]
     peaks, rows = bench_model(shapes, a.quick)
     prof = profile_top()
     sizes = [int(s) for s in a.sizes.split(",") if s.strip()]
-    e2e = bench_end_to_end(sizes, a.dates, a.tile, a.overlap, "fp32")
+    e2e = [row for prec in a.e2e_precisions.split(",")
+           for row in bench_end_to_end(sizes, a.dates, a.tile, a.overlap, prec.strip())]
     print(json.dumps({"benchmark": "encode", "torch": torch.__version__, "threads": torch.get_num_threads(),
                       "gemm_peak_gflops": peaks, "model": rows, "profile_64x64x60": prof, "end_to_end": e2e,
                       "projections": projections(e2e, rows)}, indent=1))

@@ -41,7 +41,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         end = f"2018-{3 + a.months:02d}-28"
-        rc = main_cli(["synth", str(tmp / "synth"), "--sites", "1", "--size", str(a.size), "--years", "2018",
+        rc = main_cli(["synth", str(tmp / "synth"), "--sites", "1", "--size", str(a.size),
                        "--start", "2018-04-01", "--end", end, "--seed", "0"])
         if rc:
             sys.exit(rc)

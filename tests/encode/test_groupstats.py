@@ -75,9 +75,11 @@ def test_sample_indices_spread_over_the_grid():
 def test_large_rasters_are_sampled_through_spread_windows():
     from alise.encode.groupstats import STATS_MARGIN, STATS_WINDOW, stats_samples
 
-    small = TileGrid(96, 96, 48, 16)  # 9,216 px ≤ 16 windows of 48²: whole raster, tile by tile
-    assert [t.index for t, _ in stats_samples(small, 16)] == list(range(len(small)))
-    assert [t.index for t, _ in stats_samples(small, 2)] != list(range(len(small)))  # 2 windows < raster
+    small = TileGrid(90, 96, 48, 16)  # ≤ 16 windows of 64²: one window over the whole extended raster
+    [(win, (rows, cols))] = stats_samples(small, 16)
+    assert win.window == (0, 0, 90, 96) and (win.height, win.width) == (96, 96)
+    assert (rows, cols) == (slice(0, 96), slice(0, 96))
+    assert len(stats_samples(small, 2)) == 2  # 2 windows < raster: spread windows
     big = TileGrid(3000, 2000, 256, 32)
     got = stats_samples(big, 16)
     assert len(got) == 16
@@ -101,7 +103,7 @@ def test_stats_are_kept_reused_and_checked(site, tmp_path):
     assert not list((parts / "tiles").iterdir())
     n_layers = len(model.unet.group_norms())
     stats = GroupStats.load(parts / STATS_FILE, n_layers, src.n_dates)
-    assert stats.n_tiles == len(TileGrid(96, 96, 48, 16)) and stats.mean[0].shape == (src.n_dates, 4)
+    assert stats.n_tiles == 1 and stats.mean[0].shape == (src.n_dates, 4)  # the whole raster at once
     # Shards started after --prepare use the stored statistics (not re-estimated).
     before = (parts / STATS_FILE).read_bytes()
     encode(model, src, out, EncodeOptions(tile=48, overlap=16, shard=(0, 2), **FAST))

@@ -21,8 +21,8 @@ overlaps are not counted twice; down-sampled levels use the same partition, whic
 8-pixel grid) and stops there. Sums are accumulated in float64 per (date, group).
 Cost: the UNet's encoder prefix once per GroupNorm layer (11 in the paper configuration) on the
 sample — measured about 2× encoding the same pixels. A raster no larger than ``--stats-windows N``
-(default 16) windows of 64 × 64 pixels (the pre-training patch size) is sampled whole: exact
-whole-raster statistics. A larger one is sampled through N such windows centred on tiles spread
+(default 16) windows of 64 × 64 pixels (the pre-training patch size) is taken as one window:
+exact whole-raster statistics. A larger one is sampled through N such windows centred on tiles spread
 evenly over the grid (:func:`stats_samples`): a fixed cost of about two 256² tile encodings,
 whatever the raster. The output is seamless either way (every tile uses the same numbers); only
 the statistics are then an estimate.
@@ -177,16 +177,17 @@ def estimate(unet, samples: Iterable[tuple[Tensor, tuple[slice, slice]]], n_samp
 def stats_samples(grid: TileGrid, n: int) -> list[tuple[Tile, tuple[slice, slice]]]:
     """Where the shared GroupNorm statistics are estimated: ``(window as a Tile, owned slices)``.
 
-    A raster no larger than ``n`` windows of :data:`STATS_WINDOW`² pixels is taken whole: every
-    tile with the pixels it owns (a partition of the raster), so the statistics are exactly those
-    of the whole raster. A larger raster: ``n`` windows centred on tiles spread evenly over the
-    grid, each counting its centre (a :data:`STATS_MARGIN`-pixel border, where the window's own
-    edge shows, is left out) — a spread-out sample whose cost does not grow with the raster.
+    A raster no larger than ``n`` windows of :data:`STATS_WINDOW`² pixels (at most 256² for the
+    default 16) is one window covering the whole (extended) raster: the statistics are exactly
+    GroupNorm's on the whole raster, at the cost of about twice encoding it once. A larger raster:
+    ``n`` windows centred on tiles spread evenly over the grid, each counting its centre (a
+    :data:`STATS_MARGIN`-pixel border, where the window's own edge shows, is left out) — a
+    spread-out sample whose cost does not grow with the raster.
     """
     (th, tw), (ph, pw) = grid.tile_shape, grid.padded_shape
     wh, ww = min(th, STATS_WINDOW), min(tw, STATS_WINDOW)
-    if ph * pw <= n * wh * ww:
-        return [(t, grid.owned(t)) for t in grid.tiles]
+    if ph * pw <= n * STATS_WINDOW * STATS_WINDOW:
+        return [(Tile(-1, 0, 0, 0, 0, ph, pw, grid.height, grid.width), (slice(0, ph), slice(0, pw)))]
     out = []
     for i in sample_indices(len(grid), n):
         t = grid.tiles[i]

@@ -200,17 +200,22 @@ def raster_group_stats(model, source, grid: TileGrid, parts: Path, opts: EncodeO
             x, _ = read_batch(source, [t], model.norm)
             yield x[0].to(device), owned
 
+    # Every GroupNorm layer is one pass over the samples: keep them in memory when they are small
+    # (16 windows of 64² × 100 dates: 260 MB), else read them again for every pass.
+    n_bytes = sum(t.height * t.width for t, _ in picked) * len(source.dates) * len(source.bands) * 4
+    sample_set = list(samples()) if n_bytes <= STATS_CACHE_BYTES else _Reiterable(samples)
+
     chunk = stats_chunk_frames(model, picked[0][0].height, picked[0][0].width)
     bar = None
     if opts.progress:
         from tqdm import tqdm
 
         bar = tqdm(total=len(layers) * len(picked), unit="pass", file=sys.stderr, dynamic_ncols=True,
-                   desc="GroupNorm statistics (" + ("whole raster" if picked[0][0].index >= 0
+                   desc="GroupNorm statistics (" + ("whole raster" if len(picked) == 1
                                                         else f"{len(picked)} windows") + ")")
     try:
         with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=opts.precision == "bf16"):
-            stats = estimate(model.unet, _Reiterable(samples), len(picked), chunk_frames=chunk,
+            stats = estimate(model.unet, sample_set, len(picked), chunk_frames=chunk,
                              prepare=channels_last_prep(model),
                              progress=None if bar is None else bar.update)
     finally:
@@ -218,6 +223,10 @@ def raster_group_stats(model, source, grid: TileGrid, parts: Path, opts: EncodeO
             bar.close()
     stats.save(path)
     return stats.pairs(device)
+
+
+#: Largest set of statistics samples kept in memory between passes (bytes).
+STATS_CACHE_BYTES = 512 << 20
 
 
 class _Reiterable:
