@@ -44,3 +44,19 @@ def test_encode_sits_tiles_large_windows_seamlessly():
         ref = encode_sits(model, sits, tile=144, overlap=0)
     assert big.shape == (model.config.n_q * model.config.d_model, 70, 140)
     assert (big - ref).abs().max() < 5e-3 * ref.abs().mean()
+
+
+def test_a_deeper_unet_gets_tiles_on_its_own_grid(tmp_path):
+    """A UNet that halves the resolution 4 times needs sides and tile starts on a 16-px grid."""
+    from alise import ALISE
+
+    from .conftest import TINY
+
+    torch.manual_seed(0)
+    model = ALISE(TINY.replace(encoder_widths=(8, 8, 8, 8, 16), decoder_widths=(8, 8, 8, 8, 16))).eval()
+    x, days = series(70, 100, seed=2)
+    with torch.inference_mode():
+        tiled = encode_array(model, x, days, tile=48, overlap=16)
+        whole = encode_array(model, x, days, tile=112, overlap=0)
+    assert tiled.shape[-2:] == (70, 100)
+    assert (tiled - whole).abs().max() < 5e-3 * whole.abs().mean()

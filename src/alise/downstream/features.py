@@ -34,7 +34,9 @@ RAM_SOURCE_BYTES = 256 * 1024 * 1024
 
 def multiple_of(model) -> int:
     """Side multiple the U-Net needs: ``2**(len(encoder_widths) - 1)`` (8 in the paper)."""
-    return 2 ** (len(model.config.encoder_widths) - 1)
+    from alise.encode.array import model_multiple
+
+    return model_multiple(model)
 
 
 def pad_to_multiple(x: Tensor, m: int, min_side: int = 0) -> Tensor:

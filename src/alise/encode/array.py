@@ -29,6 +29,12 @@ def extend(x: Tensor, height: int, width: int) -> Tensor:
     return F.pad(x.reshape(-1, 1, h, w), (0, pw, 0, ph), mode=mode).reshape(*lead, height, width)
 
 
+def model_multiple(model) -> int:
+    """The side multiple the model's UNet needs: ``2 ** (len(encoder_widths) - 1)`` (8 in the paper)."""
+    widths = getattr(model.config, "encoder_widths", None)
+    return 2 ** (len(widths) - 1) if widths else 8
+
+
 def uses_group_norm(model) -> bool:
     """True for a model whose UNet has GroupNorm layers (statistics depend on the image extent)."""
     unet = getattr(model, "unet", None)
@@ -61,7 +67,7 @@ def encode_array(model, x: Tensor, days: Tensor, *, tile: int = 256, overlap: in
     from alise.encode.groupstats import estimate, stats_samples
 
     t, _, h, w = x.shape
-    grid = TileGrid(h, w, tile, overlap)
+    grid = TileGrid(h, w, tile, overlap, model_multiple(model))
     device = next(model.parameters()).device
     d = days.to(device=device, dtype=torch.float32).view(1, t)
     valid = torch.ones(1, t, dtype=torch.bool, device=device)

@@ -40,7 +40,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from alise.encode.tiling import UNET_MULTIPLE, Tile, TileGrid
+from alise.encode.tiling import Tile, TileGrid
 from alise.errors import AliseError
 from alise.outputs import atomic_path
 
@@ -191,8 +191,9 @@ def stats_samples(grid: TileGrid, n: int) -> list[tuple[Tile, tuple[slice, slice
     out = []
     for i in sample_indices(len(grid), n):
         t = grid.tiles[i]
-        r = min(max(0, t.row_off + (th - wh) // 2), ph - wh) // UNET_MULTIPLE * UNET_MULTIPLE
-        c = min(max(0, t.col_off + (tw - ww) // 2), pw - ww) // UNET_MULTIPLE * UNET_MULTIPLE
+        m = grid.multiple
+        r = min(max(0, t.row_off + (th - wh) // 2), ph - wh) // m * m
+        c = min(max(0, t.col_off + (tw - ww) // 2), pw - ww) // m * m
         win = Tile(-1, t.grid_row, t.grid_col, r, c, wh, ww, min(wh, grid.height - r), min(ww, grid.width - c))
         mr, mc = (STATS_MARGIN if wh >= 4 * STATS_MARGIN else 0), (STATS_MARGIN if ww >= 4 * STATS_MARGIN else 0)
         out.append((win, (slice(mr, wh - mr), slice(mc, ww - mc))))

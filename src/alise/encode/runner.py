@@ -39,7 +39,7 @@ import numpy as np
 import torch
 
 from alise.encode.groupstats import MODES as GROUP_NORM_MODES
-from alise.encode.array import channels_last_prep, extend, stats_chunk_frames, uses_group_norm
+from alise.encode.array import channels_last_prep, extend, model_multiple, stats_chunk_frames, uses_group_norm
 from alise.encode.groupstats import STATS_FILE, GroupStats, estimate, stats_samples
 from alise.encode.tiling import DEFAULT_TILE, Tile, TileGrid, auto_tile
 from alise.encode.writers import DTYPES, FORMATS, Georef, assemble, band_names, n_clear_path, write_piece
@@ -171,7 +171,8 @@ def make_plan(model, source, opts: EncodeOptions) -> dict:
         "height": g.height, "width": g.width,
         "georef": asdict(Georef(g.crs.to_wkt() if g.crs is not None else "",
                                 tuple(g.transform)[:6] if g.transform is not None else (0.0, 1.0, 0.0, 0.0, 0.0, 1.0))),
-        "tile": opts.tile, "overlap": opts.overlap, "batch_tiles": opts.batch_tiles, "precision": opts.precision,
+        "tile": opts.tile, "overlap": opts.overlap, "multiple": model_multiple(model),
+        "batch_tiles": opts.batch_tiles, "precision": opts.precision,
         "model": model_fingerprint(model), "n_q": model.config.n_q, "d_model": model.config.d_model,
         "group_norm": ({"mode": opts.group_norm, "stats_windows": opts.stats_windows} if uses_group_norm(model)
                        else None),
@@ -271,7 +272,7 @@ def read_plan(out: Path) -> dict:
 
 
 def grid_of_plan(plan: dict) -> TileGrid:
-    return TileGrid(plan["height"], plan["width"], plan["tile"], plan["overlap"])
+    return TileGrid(plan["height"], plan["width"], plan["tile"], plan["overlap"], plan.get("multiple", 8))
 
 
 def batches(grid: TileGrid, batch_tiles: int) -> list[list[Tile]]:
@@ -340,12 +341,12 @@ def prepare(model, source, out: Path, opts: EncodeOptions) -> tuple[TileGrid, di
     check_output(parts / PLAN_FILE, overwrite=True)  # the work directory must be writable too
     if opts.tile is None:
         tile = auto_tile(len(source.dates), model.config.d_model, size=(source.grid.height, source.grid.width),
-                         overlap=opts.overlap)
+                         overlap=opts.overlap, multiple=model_multiple(model))
         if tile <= 2 * opts.overlap:
             raise AliseError(f"--overlap {opts.overlap}: must be less than half the tile ({tile} px chosen for "
                              f"{len(source.dates)} dates); lower --overlap or give --tile")
         opts = replace(opts, tile=tile)
-    grid = TileGrid(source.grid.height, source.grid.width, opts.tile, opts.overlap)
+    grid = TileGrid(source.grid.height, source.grid.width, opts.tile, opts.overlap, model_multiple(model))
     return grid, make_plan(model, source, opts)
 
 

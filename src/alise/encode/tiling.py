@@ -72,34 +72,36 @@ DEFAULT_TILE, FEATURE_BUDGET = 256, 1 << 30
 
 
 def auto_tile(n_dates: int, d_model: int = 64, budget: int = FEATURE_BUDGET,
-              size: tuple[int, int] | None = None, overlap: int = 32) -> int:
+              size: tuple[int, int] | None = None, overlap: int = 32, multiple: int = UNET_MULTIPLE) -> int:
     """The tile side used when none is given.
 
     The largest side :data:`DEFAULT_TILE`, lowered in steps of 32 px (not below 64) until one
     tile's features ``T × D × tile² × 4 B`` fit in ``budget`` — so memory stays bounded for long
     series (256 px up to 64 dates, 192 px for 100, 128 px for 256). Given the raster ``size``,
-    the side (a multiple of 8, at most that, at least half of it) that covers the raster with the
+    the side (a multiple of ``multiple``, at most that, at least half of it) that covers the raster with the
     fewest tile pixels: 176 rather than 192 px for a 1024² raster (1.45× instead of 1.72× the area
     encoded, the last tile of a row being shifted back over its neighbour).
     """
-    cap = DEFAULT_TILE
-    while cap > 64 and n_dates * d_model * cap * cap * 4 > budget:
-        cap -= 32
+    step = max(32, multiple)
+    cap = max(DEFAULT_TILE // step * step, 2 * multiple)
+    while cap > max(64, 2 * multiple) and n_dates * d_model * cap * cap * 4 > budget:
+        cap -= step
     if size is None:
         return cap
-    h, w = padded_size(size[0]), padded_size(size[1])
+    h, w = padded_size(size[0], multiple), padded_size(size[1], multiple)
 
     def encoded(t: int) -> int:  # pixels of all tiles of the grid
         th, tw = min(t, h), min(t, w)
         return len(axis_starts(h, t, overlap)) * th * len(axis_starts(w, t, overlap)) * tw
 
-    sides = [t for t in range(cap, max(2 * UNET_MULTIPLE, cap // 2) - 1, -UNET_MULTIPLE) if t > 2 * overlap] or [cap]
+    sides = [t for t in range(cap, max(2 * multiple, cap // 2) - 1, -multiple) if t > 2 * overlap] or [cap]
     return min(sides, key=lambda t: (encoded(t), -t))
 
 
-def validate_tiling(tile: int, overlap: int) -> None:
-    """Raise :class:`AliseError` for a tile size or overlap the grid cannot use."""
-    m = UNET_MULTIPLE
+def validate_tiling(tile: int, overlap: int, multiple: int = UNET_MULTIPLE) -> None:
+    """Raise :class:`AliseError` for a tile size or overlap the grid cannot use (``multiple``: the
+    UNet's down-sampling factor, 8 in the paper)."""
+    m = multiple
     if tile < 2 * m:
         raise AliseError(f"--tile {tile}: must be at least {2 * m} pixels (e.g. --tile 256)")
     if tile % m:
@@ -175,16 +177,17 @@ class TileGrid:
     width: int
     tile: int = 256
     overlap: int = 32
+    multiple: int = UNET_MULTIPLE  # the UNet's down-sampling factor: tiles start on this grid
 
     def __post_init__(self):
-        validate_tiling(self.tile, self.overlap)
+        validate_tiling(self.tile, self.overlap, self.multiple)
         if self.height < 1 or self.width < 1:
             raise AliseError(f"raster of {self.height}×{self.width} pixels has nothing to encode")
 
     @property
     def padded_shape(self) -> tuple[int, int]:
         """``(H8, W8)``: the raster extended to the UNet's multiple (what a whole-raster encode sees)."""
-        return (padded_size(self.height), padded_size(self.width))
+        return (padded_size(self.height, self.multiple), padded_size(self.width, self.multiple))
 
     @property
     def tile_shape(self) -> tuple[int, int]:
@@ -229,7 +232,7 @@ class TileGrid:
         def axis(starts: list[int], k: int, length: int, size: int) -> slice:
             def cut(i: int) -> int:  # boundary between tiles i and i+1, on the 8-px grid
                 mid = (starts[i + 1] + starts[i] + length) // 2
-                return max(starts[i + 1], mid - mid % UNET_MULTIPLE)
+                return max(starts[i + 1], mid - mid % self.multiple)
 
             lo = 0 if k == 0 else cut(k - 1)
             hi = size if k == len(starts) - 1 else cut(k)
