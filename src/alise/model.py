@@ -64,14 +64,11 @@ class ALISE(nn.Module):
         self.projector = TemporalProjector(c.d_model, c.n_q, c.proj_heads, c.proj_d_k)
         self.decoder = CrossReconstructionDecoder(c.d_model, c.in_channels, c.pe_base)
         self.latent = LatentProjector(c.d_model, c.d_proj_hidden, c.d_emb)
-        self.channels_last = False
 
     # ------------------------------------------------------------------ encoder
     def set_channels_last(self, enabled: bool = True) -> "ALISE":
         """Run the UNet in ``channels_last`` memory format (often faster on CPU); returns self."""
-        fmt = torch.channels_last if enabled else torch.contiguous_format
-        self.unet.to(memory_format=fmt)
-        self.channels_last = enabled
+        self.unet.set_channels_last(enabled)
         return self
 
     def for_inference(self, device: torch.device | str = "cpu") -> "ALISE":
@@ -104,7 +101,7 @@ class ALISE(nn.Module):
             raise AliseError("every series of the batch needs at least one valid (non-padded) date")
         return valid_dates
 
-    def _frames_per_chunk(self, h: int, w: int, chunk_frames: int | None) -> int | None:
+    def frames_per_chunk(self, h: int, w: int, chunk_frames: int | None = None) -> int | None:
         """Frames per UNet call: as given; in eval mode by default so that one chunk's widest
         activation stays near 64 MB (memory bounded whatever T; no effect on the result)."""
         if chunk_frames is not None:
@@ -120,26 +117,25 @@ class ALISE(nn.Module):
              group_stats: GroupStatsArg = None) -> Tensor:
         """UNet on the real frames only, scattered back into zeros: ``(B, T, C, H, W) → (B, T, D, H, W)``.
 
-        Frames go through the UNet in chunks of ``chunk_frames`` (see :meth:`_frames_per_chunk`);
+        Frames go through the UNet in chunks of ``chunk_frames`` (see :meth:`frames_per_chunk`);
         the UNet works frame by frame, so chunking does not change the output in eval mode.
         ``group_stats``: see :meth:`encode`.
         """
         b, t, _, h, w = x.shape
         frames = rearrange(x, "b t c h w -> (b t) c h w")
         flat_valid = valid_dates.reshape(-1)
-        step = self._frames_per_chunk(h, w, chunk_frames)
-        prep = (lambda z: z.contiguous(memory_format=torch.channels_last)) if self.channels_last else (lambda z: z)
+        step = self.frames_per_chunk(h, w, chunk_frames)
 
         def unet(idx: Tensor) -> Tensor:  # frames idx (n,) of the (b t) axis → (n, D, H, W)
             stats = None
             if group_stats is not None:
                 dates = idx % t
                 stats = [(m.index_select(0, dates), r.index_select(0, dates)) for m, r in group_stats]
-            return self.unet(prep(frames.index_select(0, idx)), stats)
+            return self.unet(frames.index_select(0, idx), stats)
 
         if bool(flat_valid.all()) and (step is None or step >= frames.shape[0]):
             if group_stats is None:
-                return rearrange(self.unet(prep(frames)), "(b t) d h w -> b t d h w", b=b)
+                return rearrange(self.unet(frames), "(b t) d h w -> b t d h w", b=b)
             return rearrange(unet(torch.arange(b * t, device=x.device)), "(b t) d h w -> b t d h w", b=b)
         idx = flat_valid.nonzero().squeeze(1)
         step = idx.numel() if step is None else step

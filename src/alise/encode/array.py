@@ -13,10 +13,6 @@ from torch import Tensor
 
 from alise.encode.tiling import TileGrid
 
-#: Frames per UNet call while estimating statistics: about 64 MB per activation.
-_STATS_CHUNK_BYTES = 64 << 20
-
-
 def extend(x: Tensor, height: int, width: int) -> Tensor:
     """``x (..., h, w)`` → ``(..., height, width)``: extended at the bottom and right by reflection
     (replication when the image is too small to reflect), as the UNet's input padding."""
@@ -39,19 +35,6 @@ def uses_group_norm(model) -> bool:
     """True for a model whose UNet has GroupNorm layers (statistics depend on the image extent)."""
     unet = getattr(model, "unet", None)
     return unet is not None and hasattr(unet, "group_norms") and bool(unet.group_norms())
-
-
-def stats_chunk_frames(model, h: int, w: int) -> int:
-    """Frames per UNet call when estimating statistics on ``h × w`` windows (bounded memory)."""
-    widest = max(getattr(model.config, "encoder_widths", (64,)))
-    return max(1, _STATS_CHUNK_BYTES // (4 * widest * h * w))
-
-
-def channels_last_prep(model):
-    """The memory-format conversion the model's UNet expects (identity unless ``channels_last``)."""
-    if getattr(model, "channels_last", False):
-        return lambda z: z.contiguous(memory_format=torch.channels_last)
-    return lambda z: z
 
 
 def encode_array(model, x: Tensor, days: Tensor, *, tile: int = 256, overlap: int = 64,
@@ -81,7 +64,7 @@ def encode_array(model, x: Tensor, days: Tensor, *, tile: int = 256, overlap: in
         picked = stats_samples(grid, stats_windows)
         th, tw = picked[0][0].height, picked[0][0].width
         stats = estimate(model.unet, [(window(tl), own) for tl, own in picked], len(picked),
-                         chunk_frames=stats_chunk_frames(model, th, tw), prepare=channels_last_prep(model))
+                         chunk_frames=model.frames_per_chunk(th, tw))
         kw["group_stats"] = stats.pairs(device)
     out = None
     for tl in grid.tiles:  # a loop over tiles (bounded memory), not over dates or pixels

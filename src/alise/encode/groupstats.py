@@ -10,15 +10,15 @@ What ``alise encode`` does instead (``--group-norm raster``, the default): estim
 raster, the statistics GroupNorm would compute on the whole raster — for every GroupNorm layer and
 every date, the mean and variance of each channel group — and give these same numbers to every
 tile (:meth:`alise.model.ALISE.encode` ``group_stats``). The UNet is then one fixed function of
-each pixel's neighbourhood, tiles blend like those of a BatchNorm model, and when every tile takes
-part in the estimate the result is the whole-raster encoding (to ~1e-5, tests/encode).
+each pixel's neighbourhood, tiles blend like those of a BatchNorm model, and when the estimate
+covers the whole raster the result is the whole-raster encoding (tests/encode).
 
 Estimation (:func:`estimate`). Layer ``l``'s statistics are those of its input, which depends on
 the statistics of the layers before it, so the layers are estimated in order: pass ``l`` runs the
-UNet on the sample tiles with layers ``< l`` frozen to their raster statistics, sums the input of
-layer ``l`` over the pixels each tile *owns* (``TileGrid.owned``: a partition of the raster, so
-overlaps are not counted twice; down-sampled levels use the same partition, which sits on the
-8-pixel grid) and stops there. Sums are accumulated in float64 per (date, group).
+UNet on the sample windows with layers ``< l`` frozen to their raster statistics, sums the input
+of layer ``l`` over each window's counted pixels (its centre, or all of it for a whole-raster
+window; down-sampled levels take the same region, which sits on the UNet's grid) and stops
+there. Sums are accumulated in float64 per (date, group).
 Cost: the UNet's encoder prefix once per GroupNorm layer (11 in the paper configuration) on the
 sample — measured about 2× encoding the same pixels. A raster no larger than ``--stats-windows N``
 (default 16) windows of 64 × 64 pixels (the pre-training patch size) is taken as one window:
@@ -100,17 +100,15 @@ def sample_indices(n_tiles: int, n_sample: int) -> list[int]:
 
 
 def estimate(unet, samples: Iterable[tuple[Tensor, tuple[slice, slice]]], n_samples: int,
-             chunk_frames: int = 8, prepare: Callable[[Tensor], Tensor] = lambda z: z,
-             progress: Callable[[int], None] | None = None) -> GroupStats:
+             chunk_frames: int = 8, progress: Callable[[int], None] | None = None) -> GroupStats:
     """Raster-wide statistics of every GroupNorm layer of ``unet`` (module docstring).
 
     Args:
         unet: a :class:`alise.nn.unet.SpatialSpectralEncoder` in eval mode, on its device.
         samples: re-iterable of ``(x (T, C, h, w), (rows, cols))``: a tile's normalised stack (on
-            the UNet's device, h and w multiples of 8) and the slices of the pixels it owns.
+            the UNet's device, h and w multiples of 8) and the slices of the pixels it counts.
         n_samples: how many items ``samples`` yields (for the progress count).
         chunk_frames: frames per UNet call (memory).
-        prepare: applied to each chunk of frames before the UNet (e.g. ``channels_last``).
         progress: called with 1 after each (layer, sample) pass.
 
     Returns:
@@ -135,7 +133,7 @@ def estimate(unet, samples: Iterable[tuple[Tensor, tuple[slice, slice]]], n_samp
             g = part.reshape(n, mod.num_groups, -1)  # (n, G, c/G · pixels)
             acc["s1"][frames] += g.sum(-1, dtype=torch.float64)
             acc["s2"][frames] += (g * g).sum(-1, dtype=torch.float64)
-            if first_chunk:  # every frame of a tile owns the same pixels: count them once per tile
+            if first_chunk:  # every frame of a window counts the same pixels: count them once per window
                 acc["count"] += g.shape[-1]
             raise _Stop
 
@@ -157,7 +155,7 @@ def estimate(unet, samples: Iterable[tuple[Tensor, tuple[slice, slice]]], n_samp
                     # placeholders keep the forward's bookkeeping simple.
                     dummy = [(torch.zeros(len(frames), m.num_groups, device=x.device),) * 2 for m in layers[li:]]
                     try:
-                        unet(prepare(x[frames]), known + dummy)
+                        unet(x[frames], known + dummy)
                     except _Stop:
                         pass
                 if progress is not None:

@@ -39,7 +39,7 @@ import numpy as np
 import torch
 
 from alise.encode.groupstats import MODES as GROUP_NORM_MODES
-from alise.encode.array import channels_last_prep, extend, model_multiple, stats_chunk_frames, uses_group_norm
+from alise.encode.array import extend, model_multiple, uses_group_norm
 from alise.encode.groupstats import STATS_FILE, GroupStats, estimate, stats_samples
 from alise.encode.tiling import DEFAULT_TILE, Tile, TileGrid, auto_tile
 from alise.encode.writers import DTYPES, FORMATS, Georef, assemble, band_names, n_clear_path, write_piece
@@ -206,7 +206,7 @@ def raster_group_stats(model, source, grid: TileGrid, parts: Path, opts: EncodeO
     n_bytes = sum(t.height * t.width for t, _ in picked) * len(source.dates) * len(source.bands) * 4
     sample_set = list(samples()) if n_bytes <= STATS_CACHE_BYTES else _Reiterable(samples)
 
-    chunk = stats_chunk_frames(model, picked[0][0].height, picked[0][0].width)
+    chunk = model.frames_per_chunk(picked[0][0].height, picked[0][0].width)
     bar = None
     if opts.progress:
         from tqdm import tqdm
@@ -217,7 +217,6 @@ def raster_group_stats(model, source, grid: TileGrid, parts: Path, opts: EncodeO
     try:
         with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=opts.precision == "bf16"):
             stats = estimate(model.unet, sample_set, len(picked), chunk_frames=chunk,
-                             prepare=channels_last_prep(model),
                              progress=None if bar is None else bar.update)
     finally:
         if bar is not None:

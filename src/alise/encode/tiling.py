@@ -224,23 +224,6 @@ class TileGrid:
                 out.append(Tile(len(out), i, j, r, c, h, w, min(h, self.height - r), min(w, self.width - c)))
         return out
 
-    def owned(self, t: Tile) -> tuple[slice, slice]:
-        """The pixels of tile ``t`` (tile coordinates) that no other tile owns: a partition of the
-        extended raster (``padded_shape``) into rectangles whose edges sit mid-overlap on the 8-pixel grid (used to estimate
-        statistics over the raster without counting overlaps twice)."""
-
-        def axis(starts: list[int], k: int, length: int, size: int) -> slice:
-            def cut(i: int) -> int:  # boundary between tiles i and i+1, on the 8-px grid
-                mid = (starts[i + 1] + starts[i] + length) // 2
-                return max(starts[i + 1], mid - mid % self.multiple)
-
-            lo = 0 if k == 0 else cut(k - 1)
-            hi = size if k == len(starts) - 1 else cut(k)
-            return slice(lo - starts[k], min(hi, size) - starts[k])
-
-        (h, w), (ph, pw) = self.tile_shape, self.padded_shape
-        return (axis(self.row_starts, t.grid_row, h, ph), axis(self.col_starts, t.grid_col, w, pw))
-
     def weight(self, t: Tile) -> np.ndarray:
         """Normalised blending weight ``(h, w)`` float32 of tile ``t`` (sums to 1 over tiles)."""
         return np.outer(self._row_weights[t.grid_row], self._col_weights[t.grid_col]).astype(np.float32)

@@ -141,6 +141,13 @@ class SpatialSpectralEncoder(nn.Module):
             for i in reversed(range(self.n_down))
         )
         self.out_conv = conv_layer(dec[0], cfg.d_model, 3, dec_norm, padding_mode=cfg.padding_mode)
+        self.channels_last = False
+
+    def set_channels_last(self, enabled: bool = True) -> "SpatialSpectralEncoder":
+        """Keep weights, and convert inputs, to ``channels_last`` (often faster on CPU); returns self."""
+        self.to(memory_format=torch.channels_last if enabled else torch.contiguous_format)
+        self.channels_last = enabled
+        return self
 
     @torch.no_grad()
     def fold_batchnorm(self) -> "SpatialSpectralEncoder":
@@ -172,6 +179,8 @@ class SpatialSpectralEncoder(nn.Module):
         ``group_stats``: optional ``(mean, rstd)`` pair, each ``(N, G)``, for every layer of
         :meth:`group_norms`, used instead of each frame's own statistics (seamless tiling).
         """
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         if group_stats is None:
             return self._forward(x)
         layers = self.group_norms()
