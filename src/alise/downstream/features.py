@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from alise.batch import SITS
@@ -37,20 +36,6 @@ def multiple_of(model) -> int:
     from alise.encode.array import model_multiple
 
     return model_multiple(model)
-
-
-def pad_to_multiple(x: Tensor, m: int, min_side: int = 0) -> Tensor:
-    """Pad ``x (T, C, h, w)`` at the bottom/right up to sides that are multiples of ``m`` (and ≥ ``min_side``).
-
-    Reflect padding when possible (padding smaller than the side), else edge replication.
-    """
-    h, w = x.shape[-2:]
-    ph = max(-(-h // m) * m, min_side) - h
-    pw = max(-(-w // m) * m, min_side) - w
-    if not (ph or pw):
-        return x
-    mode = "reflect" if ph < h and pw < w else "replicate"
-    return F.pad(x, (0, pw, 0, ph), mode=mode)
 
 
 def inference_model(model):

@@ -29,8 +29,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from alise.downstream.features import FeatureCache, SITSStore, encode_sits, multiple_of, pad_to_multiple
+from alise.downstream.features import FeatureCache, SITSStore, encode_sits, multiple_of
 from alise.downstream.heads import MODES, LinearProbe, SegmentationModel, count_parameters
+from alise.encode.array import extend
+from alise.encode.tiling import padded_size
 from alise.errors import AliseError
 
 #: Target value of pixels the loss ignores.
@@ -211,7 +213,8 @@ class Probe:
             else:
                 s = self.store.read(i, win)
                 h, w = tgt.shape
-                x = pad_to_multiple(s.x, self.multiple, 2 * self.multiple)
+                m = self.multiple  # reflect-extended to the UNet's multiple, as in encode_sits
+                x = extend(s.x, padded_size(h, m), padded_size(w, m))
                 days, valid = s.days.view(1, -1), torch.ones(1, s.days.shape[0], dtype=torch.bool)
                 logits = self.net(x.unsqueeze(0), days, valid)[..., :h, :w]  # (1, K, h, w)
                 loss = F.cross_entropy(logits, tgt.unsqueeze(0), ignore_index=IGNORE_INDEX, reduction="sum")
