@@ -41,6 +41,15 @@ def _copy(model_dir: Path, tmp_path: Path, name: str = "model") -> Path:
     return dest
 
 
+def _refused(model: Path, capsys, expected: str, load_match: str | None = None) -> str:
+    """``load`` raises AliseError (matching ``load_match``) and ``alise info`` refuses the model
+    as a user error naming ``expected``; returns that one stderr line."""
+    with pytest.raises(AliseError, match=load_match):
+        load(model)
+    code, _, err = run_cli(capsys, "info", model)
+    return assert_user_error(code, err, "info", expected)
+
+
 def _reseal(model: Path) -> None:
     """Record the current weights' sha256 in config.json, as an attacker would."""
     meta = json.loads((model / "config.json").read_text())
@@ -56,10 +65,7 @@ def test_pickle_named_safetensors_is_refused_without_running_it(writer, model_di
     with open(model / "model.safetensors", "wb") as f:
         pickle.dump(bomb, f) if writer == "pickle" else torch.save(bomb, f)
     _reseal(model)
-    with pytest.raises(AliseError, match="model.safetensors"):
-        load(model)
-    code, _, err = run_cli(capsys, "info", model)
-    assert_user_error(code, err, "info", "model.safetensors")
+    _refused(model, capsys, "model.safetensors", load_match="model.safetensors")
     assert not marker.exists()
 
 
@@ -105,10 +111,7 @@ def test_truncated_weights_with_matching_checksum(cut, model_dir, tmp_path, caps
     n = len(data) // 2 if cut == "half" else cut % len(data)
     w.write_bytes(data[:n])
     _reseal(model)
-    with pytest.raises(AliseError, match="model.safetensors"):
-        load(model)
-    code, _, err = run_cli(capsys, "info", model)
-    assert_user_error(code, err, "info", "model.safetensors")
+    _refused(model, capsys, "model.safetensors", load_match="model.safetensors")
 
 
 def test_huge_header_length_is_refused_without_allocating(model_dir, tmp_path):
@@ -214,10 +217,7 @@ def test_damaged_config_is_a_clean_error(case, model_dir, tmp_path, capsys):
     spoil, expected = CONFIG_CASES[case]
     model = _copy(model_dir, tmp_path)
     spoil(model)
-    with pytest.raises(AliseError):
-        load(model)
-    code, _, err = run_cli(capsys, "info", model)
-    line = assert_user_error(code, err, "info", expected)
+    line = _refused(model, capsys, expected)
     assert "config.json" in line or "model.safetensors" in line or "statistics" in line, line
 
 
@@ -240,10 +240,7 @@ def test_symlinks_out_of_the_directory_are_refused(name, model_dir, tmp_path, ca
     outside = tmp_path / f"outside-{name}"
     os.replace(model / name, outside)
     os.symlink(os.path.relpath(outside, model), model / name)
-    with pytest.raises(AliseError, match="outside"):
-        load(model)
-    code, _, err = run_cli(capsys, "info", model)
-    assert_user_error(code, err, "info", "outside")
+    _refused(model, capsys, "outside", load_match="outside")
 
 
 def test_symlink_inside_the_directory_is_fine(model_dir, tmp_path):
