@@ -152,3 +152,16 @@ def test_mean_std_population_std():
     assert out["n"] == 3 and out["values"] == [0.4, 0.5, 0.6]
     with pytest.raises(AliseError):
         mean_std([])
+
+
+def test_nyquist_share_tells_a_checkerboard_from_a_smooth_map():
+    from alise.metrics import nyquist_share
+
+    yy, xx = np.mgrid[:32, :32]
+    checker = ((yy + xx) % 2).astype(float)[None]
+    smooth = np.sin(xx / 6.0)[None] + np.cos(yy / 9.0)[None]
+    noise = np.random.default_rng(0).normal(size=(8, 32, 32))
+    assert nyquist_share(checker) == pytest.approx(1.0)
+    assert nyquist_share(smooth) < 0.01
+    assert nyquist_share(noise) == pytest.approx((32 + 32 - 1) / 32 ** 2, rel=0.2)
+    assert nyquist_share(np.ones((2, 8, 8))) == 0.0

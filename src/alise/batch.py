@@ -11,6 +11,9 @@ field           shape            dtype    meaning
 ``valid_dates`` (B, T)           bool     True = a real acquisition; False = padding
 ``valid_pixels``(B, T, H, W)     bool     True = clear (not cloud/shadow/nodata/padding)
 ``labels``      (B, H, W)        int64    optional class map (``ignore_index`` where unlabeled)
+``origin``      (row, col)       int      top-left pixel of the batch in the frame of its crop
+                                          (two views of one crop may be translated, see
+                                          :mod:`alise.views`); (0, 0) otherwise
 =============== ================ ======== ==================================================
 """
 
@@ -66,6 +69,7 @@ class SITSBatch:
     valid_dates: Tensor
     valid_pixels: Tensor
     labels: Tensor | None = None
+    origin: tuple[int, int] = (0, 0)
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> "SITSBatch":
         """Move every tensor to ``device``."""

@@ -30,6 +30,8 @@ d_emb               128                      latent projector output width (Tabl
 d_proj_hidden       64                       latent projector hidden width (Fig. 12)
 t_w                 2                        view window length (Eq. 3–4, Table I)
 n_dates             60                       N consecutive dates per pre-training sample (§III-C)
+view_shift          0                        max translation (px) between the two views; 0 = the
+                                             paper's views, on the same pixels (docs/pretraining.md)
 w_rec, w_inv, w_cov 1.0, 1.0, 0.0            loss weights (Eq. 2, Table I)
 =================== ======================== ====================================================
 """
@@ -73,6 +75,7 @@ class ALISEConfig:
     d_proj_hidden: int = 64
     t_w: int = 2
     n_dates: int = 60
+    view_shift: int = 0
     w_rec: float = 1.0
     w_inv: float = 1.0
     w_cov: float = 0.0
@@ -120,6 +123,8 @@ class ALISEConfig:
             bad(f"dropout must be in [0, 1) (got {self.dropout})")
         if not self.pe_base > 0:
             bad(f"pe_base must be > 0 (got {self.pe_base})")
+        if self.view_shift < 0:
+            bad(f"view_shift must be ≥ 0 pixels (got {self.view_shift})")
         if 2 * self.t_w > self.n_dates:
             bad(f"t_w ({self.t_w}) must be ≤ n_dates/2 ({self.n_dates / 2:g}) so that both views get dates")
         for name in ("w_rec", "w_inv", "w_cov"):
@@ -128,6 +133,13 @@ class ALISEConfig:
         if self.w_rec + self.w_inv + self.w_cov <= 0:
             bad("at least one of w_rec, w_inv, w_cov must be > 0")
         return self
+
+    # ------------------------------------------------------------------ derived facts
+    @property
+    def multiple(self) -> int:
+        """Side multiple the UNet needs: it halves the resolution ``len(encoder_widths) − 1`` times
+        (8 px in the paper). Every tile, crop and window side follows it."""
+        return 2 ** (len(self.encoder_widths) - 1)
 
     # ------------------------------------------------------------------ (de)serialisation
     def to_dict(self) -> dict:

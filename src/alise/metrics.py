@@ -217,3 +217,30 @@ def mean_std(values) -> dict:
         raise AliseError("cannot aggregate an empty list of scores")
     a = np.asarray(v, dtype=np.float64)
     return {"mean": float(a.mean()), "std": float(a.std(ddof=0)), "n": len(v), "values": v}
+
+
+def nyquist_share(embedding) -> float:
+    """Share of an embedding's spatial variance at the highest spatial frequency (grid artefacts).
+
+    Args:
+        embedding: ``(F, H, W)`` per-pixel features (e.g. an ALISE embedding flattened to Q·D bands).
+
+    Returns:
+        Over all bands, the power of the 2-D spectrum (each band's mean removed) on the Nyquist row
+        and column (period-2 patterns along either axis) divided by the total power. Natural
+        images, and embeddings that follow parcels, put well under 1 % there; white noise puts
+        ``(H + W − 1) / (H·W)`` (3 % at 64 × 64); a period-2 checkerboard puts 100 %.
+    """
+    f = _flat(embedding, "embedding").astype(np.float64).reshape(np.shape(embedding))
+    if f.ndim != 3 or min(f.shape[1:]) < 2:
+        raise AliseError(f"nyquist_share expects (F, H, W) with H, W ≥ 2, got shape {f.shape}")
+    f = f - f.mean(axis=(1, 2), keepdims=True)
+    p = np.abs(np.fft.fft2(f)) ** 2  # (F, H, W)
+    h, w = f.shape[1:]
+    total = p.sum()
+    if total <= 0:
+        return 0.0
+    row = p[:, h // 2, :].sum() if h % 2 == 0 else 0.0
+    col = p[:, :, w // 2].sum() if w % 2 == 0 else 0.0
+    both = p[:, h // 2, w // 2].sum() if h % 2 == 0 and w % 2 == 0 else 0.0
+    return float((row + col - both) / total)

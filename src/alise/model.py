@@ -250,6 +250,8 @@ class ALISE(nn.Module):
         Both views (each ``x (B, T_v, C, H, W)``) are encoded as one 2B batch; A is reconstructed
         from Y^B at A's dates and B from Y^A (cross reconstruction only). The latent projector runs
         only when ``w_inv`` or ``w_cov`` is > 0, once per view (its BatchNorm sees one view).
+        Views translated against each other (``SITSBatch.origin``, ``view_shift``) are compared
+        on their overlap only (reconstruction and invariance); the covariance uses every pixel.
 
         Args:
             view_a, view_b: the two views of the same B series (same B, C, H, W).
@@ -263,14 +265,20 @@ class ALISE(nn.Module):
         both = _stack_views(view_a, view_b)
         y = self.encode(both.x, both.days, both.valid_dates)  # (2B, Q, D, H, W)
         y_a, y_b = y[:b], y[b:]
-        # Rows :B reconstruct A from Y^B, rows B: reconstruct B from Y^A (Eq. 10), in one call.
-        x_hat = self.decode(torch.cat([y_b, y_a]), both.days)
-        l_ab = reconstruction_loss(both.x[:b], x_hat[:b], both.valid_pixels[:b], both.valid_dates[:b])
-        l_ba = reconstruction_loss(both.x[b:], x_hat[b:], both.valid_pixels[b:], both.valid_dates[b:])
+        # Translated views (view_shift > 0): compare them on the pixels they share. oa / ob index
+        # the overlap in A's / B's own pixel grid; with the paper's views both are the full image.
+        oa, ob = _overlap(view_a.origin, view_b.origin, y.shape[-2], y.shape[-1])
+        # Rows :B reconstruct A from Y^B, rows B: reconstruct B from Y^A (Eq. 10), in one call, on the
+        # overlap: Y^B at a place predicts A's dates at the same place.
+        x_hat = self.decode(torch.cat([y_b[..., ob[0], ob[1]], y_a[..., oa[0], oa[1]]]), both.days)
+        l_ab = reconstruction_loss(both.x[:b, ..., oa[0], oa[1]], x_hat[:b], both.valid_pixels[:b, ..., oa[0], oa[1]],
+                                   both.valid_dates[:b])
+        l_ba = reconstruction_loss(both.x[b:, ..., ob[0], ob[1]], x_hat[b:], both.valid_pixels[b:, ..., ob[0], ob[1]],
+                                   both.valid_dates[b:])
         rec = cross_reconstruction_loss(l_ab, l_ba)
         if cfg.w_inv > 0 or cfg.w_cov > 0:
             z_a, z_b = self.project(y_a), self.project(y_b)
-            inv = invariance_loss(z_a, z_b)
+            inv = invariance_loss(z_a[..., oa[0], oa[1]], z_b[..., ob[0], ob[1]])
             cov = covariance_loss(z_a, gather) + covariance_loss(z_b, gather)  # Eq. 7
         else:
             inv = cov = rec.new_zeros(())
@@ -312,6 +320,17 @@ def _default_chunk_pixels(t: int, d: int, device: torch.device) -> int:
     if device.type == "cpu":
         return max(1, CPU_CHUNK_TOKENS // t)
     return max(256, (256 << 20) // (4 * t * d))
+
+
+def _overlap(origin_a: tuple[int, int], origin_b: tuple[int, int], h: int, w: int) -> tuple[tuple[slice, slice], ...]:
+    """Slices ``((rows, cols) in A, (rows, cols) in B)`` of the pixels two ``h × w`` views with
+    top-left corners ``origin_a``, ``origin_b`` (same frame) have in common."""
+    dy, dx = origin_b[0] - origin_a[0], origin_b[1] - origin_a[1]
+    if abs(dy) >= h or abs(dx) >= w:
+        raise ValueError(f"views translated by ({dy}, {dx}) px do not overlap ({h}×{w} px)")
+    ra, rb = slice(max(0, dy), h + min(0, dy)), slice(max(0, -dy), h - max(0, dy))
+    ca, cb = slice(max(0, dx), w + min(0, dx)), slice(max(0, -dx), w - max(0, dx))
+    return (ra, ca), (rb, cb)
 
 
 def _stack_views(a: SITSBatch, b: SITSBatch) -> SITSBatch:

@@ -166,3 +166,24 @@ def load(directory: str | os.PathLike, map_location: str | torch.device = "cpu")
             raise AliseError(f"{weights}: tensor {k} holds non-finite values (NaN/inf); the model is unusable")
     model.load_state_dict(tensors, strict=True)
     return model.to(map_location).eval()
+
+
+def load_model(name_or_dir: str | os.PathLike | None = None, map_location: str | torch.device = "cpu"):
+    """A model and what identifies it: ``(model, {"name", "path", "sha256", "builtin"})``.
+
+    ``name_or_dir``: a model directory, the name of a built-in model (``alise models``), or None
+    for the built-in default (:data:`alise.models.DEFAULT`).
+    """
+    from alise import models
+
+    if name_or_dir is None or str(name_or_dir) in models.names():
+        name = models.DEFAULT if name_or_dir is None else str(name_or_dir)
+        d = models.path(name)
+        meta = read_metadata(d)
+        info = {"name": f"{name} (built-in, alise {meta.get('alise_version')})", "path": str(d), "builtin": True}
+    else:
+        d = Path(name_or_dir)
+        meta = read_metadata(d)
+        info = {"name": str(d), "path": str(d), "builtin": False}
+    info["sha256"] = (meta.get("weights") or {}).get("sha256")
+    return load(d, map_location), info

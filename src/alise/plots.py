@@ -308,3 +308,43 @@ def plot_image_grid(images: Sequence[tuple], path, ncols: int = 6, title: str | 
     if title:
         fig.suptitle(title)
     return _save(fig, path)
+
+
+def plot_probe_fit(fits: Sequence[tuple[str, object]], path, title: str = "Probe fit") -> Path:
+    """How each run's probe was fitted (``fits``: ``(run name, FitReport)``).
+
+    L-BFGS: training objective per iteration of the selected C (left) and validation macro-F1
+    against C (right). Mini-batch solvers: training / validation loss over steps (left) and
+    validation macro-F1 over steps (right), the selected step marked.
+    """
+    if not fits:
+        raise AliseError("no probe fit to plot")
+    fig = _figure(10.0, 3.6)
+    ax_loss, ax_f1 = fig.subplots(1, 2)
+    for name, rep in fits:
+        if rep.solver == "lbfgs":
+            it = [h["iteration"] for h in rep.history]
+            ax_loss.plot(it, [h["train_objective"] for h in rep.history], lw=1.2,
+                         label=f"{name} (C={rep.C:g}, {rep.stopped})")
+            ax_f1.plot([g["C"] for g in rep.grid], [g["val_macro_f1"] for g in rep.grid], marker="o", ms=3, label=name)
+            ax_f1.axvline(rep.C, color=ax_f1.lines[-1].get_color(), lw=0.8, ls=":")
+        else:
+            st = [h["step"] for h in rep.history]
+            line = ax_loss.plot(st, [h["train_loss"] for h in rep.history], lw=1.2, label=f"{name} train ({rep.stopped})")
+            ax_loss.plot(st, [h["val_loss"] for h in rep.history], lw=1.0, ls="--", color=line[0].get_color(),
+                         label=f"{name} val")
+            ax_f1.plot(st, [h["val_macro_f1"] for h in rep.history], lw=1.2, label=name)
+            if rep.selected_step:
+                ax_f1.axvline(rep.selected_step, color=line[0].get_color(), lw=0.8, ls=":")
+    lbfgs = fits[0][1].solver == "lbfgs"
+    ax_loss.set_xlabel("L-BFGS iteration (selected C)" if lbfgs else "optimisation step")
+    ax_loss.set_ylabel("training objective" if lbfgs else "cross-entropy")
+    ax_f1.set_xlabel("C (inverse L2 strength)" if lbfgs else "optimisation step")
+    if lbfgs:
+        ax_f1.set_xscale("log")
+    ax_f1.set_ylabel("validation macro-F1")
+    for ax in (ax_loss, ax_f1):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(title)
+    return _save(fig, path)

@@ -6,8 +6,14 @@
 3. View A = windows 0, 2, 4, … (Eq. 4a); view B = windows 1, 3, 5, … (Eq. 4b).
    A ∪ B = the kept dates, A ∩ B = ∅; both views cover nearly the same period.
 
-Both views share the spatial extent of the input (cropping is the data loader's job). Randomness
-comes only from the ``torch.Generator`` passed in: same seed, same views.
+With ``shift = 0`` (the paper) both views cover the pixels of the input. With ``shift > 0`` the
+input is ``shift`` pixels larger than the crop and each view is cut at its own random offset in
+``[0, shift]²`` (one pair of offsets per batch), so the two views of a place are translated by up
+to ``shift`` pixels: a pattern tied to the pixel grid (e.g. the period-2 checkerboard of strided
+convolutions) is then no longer common to both views, and the invariance loss stops rewarding it.
+The losses compare the views on their overlap (:meth:`alise.model.ALISE.pretrain_step`, using
+``SITSBatch.origin``). Randomness comes only from the ``torch.Generator`` passed in: same seed,
+same views.
 """
 
 from __future__ import annotations
@@ -60,10 +66,25 @@ def make_views(sits: SITS, generator: torch.Generator | None = None, n_dates: in
 
 
 def collate_views(samples: Sequence[SITS], generator: torch.Generator | None = None, n_dates: int = 60,
-                  t_w: int = 2) -> tuple[SITSBatch, SITSBatch]:
+                  t_w: int = 2, shift: int = 0) -> tuple[SITSBatch, SITSBatch]:
     """Draw views for every SITS and collate them: ``(batch_a, batch_b)``, each ``x (B, T_v, C, H, W)``.
 
     Each view batch is right-padded to its own longest view (≤ ⌈N/2⌉ dates), labels are kept.
+    ``shift > 0``: the samples are ``(H + shift, W + shift)`` and each view is an ``(H, W)`` window
+    at its own random offset (see the module docstring), recorded in ``SITSBatch.origin``.
     """
     pairs = [make_views(s, generator, n_dates, t_w) for s in samples]
-    return collate([a for a, _ in pairs]), collate([b for _, b in pairs])
+    a, b = collate([a for a, _ in pairs]), collate([b for _, b in pairs])
+    if shift <= 0:
+        return a, b
+    off = torch.randint(0, shift + 1, (4,), generator=generator).tolist()  # (row A, col A, row B, col B)
+    return window(a, off[0], off[1], shift), window(b, off[2], off[3], shift)
+
+
+def window(batch: SITSBatch, row: int, col: int, shift: int) -> SITSBatch:
+    """The ``(H − shift, W − shift)`` window of ``batch`` at ``(row, col)``; ``origin`` = (row, col)."""
+    h, w = batch.x.shape[-2] - shift, batch.x.shape[-1] - shift
+    sl = (slice(row, row + h), slice(col, col + w))
+    return SITSBatch(x=batch.x[..., sl[0], sl[1]].contiguous(), days=batch.days, valid_dates=batch.valid_dates,
+                     valid_pixels=batch.valid_pixels[..., sl[0], sl[1]].contiguous(),
+                     labels=None if batch.labels is None else batch.labels[..., sl[0], sl[1]], origin=(row, col))

@@ -16,19 +16,25 @@ def test_unknown_model_and_bad_model_dir_are_user_errors(synth_root, tmp_path, c
     assert main(["compare", str(synth_root), "--models", "alise-lp,bert", "--out", str(tmp_path / "a")]) == 2
     assert "unknown model 'bert'" in capsys.readouterr().err
     assert main(["compare", str(synth_root), "--model-dir", "alise", "--out", str(tmp_path / "b")]) == 2
-    assert "expected alise=DIR or ubarn=DIR" in capsys.readouterr().err
+    assert "expected alise=DIR, alise=builtin or ubarn=DIR" in capsys.readouterr().err
     assert main(["compare", str(synth_root), "--epochs", "0", "--out", str(tmp_path / "c")]) == 2
+    assert "--epochs must be > 0" in capsys.readouterr().err
+    # Pre-training here needs an explicit budget: one step is timed, then a one-line refusal.
+    assert main(["compare", str(synth_root), "--models", "alise-lp", "--set", *TINY, "--crop", "16",
+                 "--out", str(tmp_path / "e")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "give --pretrain-steps N" in err[0] and "one step measured" in err[0]
     (tmp_path / "d").mkdir()
     assert main(["compare", str(synth_root), "--models", "gf-lp", "--out", str(tmp_path / "d")]) == 2
     assert "already exists" in capsys.readouterr().err
-    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    assert not any((tmp_path / n).exists() for n in "abce")
 
 
 @pytest.mark.slow
 def test_compare_every_model_on_synthetic_data(synth_root, tmp_path):
     out = tmp_path / "cmp"
     rc = main(["compare", str(synth_root), "--out", str(out), "--set", *TINY, "--crop", "16", "--pretrain-steps", "2",
-               "--samples-per-epoch", "2", "--epochs", "1"])
+               "--samples-per-epoch", "2", "--epochs", "1", "--min-steps-per-epoch", "2", "--repeats", "1"])
     assert rc == 0
     report = json.loads((out / "comparison.json").read_text())
     assert [m["kind"] for m in report["models"]] == list(KINDS)
@@ -38,6 +44,7 @@ def test_compare_every_model_on_synthetic_data(synth_root, tmp_path):
         assert detail["trainable_parameters"] == m["trainable_parameters"] > 0
         assert 0.0 <= m["macro_f1"]["mean"] <= 1.0 and m["macro_f1"]["n"] == 1
         assert detail["runs"][0]["n_pixels"] > 0
+        assert detail["runs"][0]["stopped"] in ("converged", "budget", "early_stop") and detail["runs"][0]["history"]
     by = {m["kind"]: m for m in report["models"]}
     k = report["num_classes"]
     assert by["alise-lp"]["trainable_parameters"] == 4 * 16 * k + k  # n_q·D → K
@@ -61,7 +68,7 @@ def test_compare_on_the_real_folder_with_a_given_ubarn(flanders, tmp_path):
     out = tmp_path / "cmp"
     rc = main(["compare", str(flanders), "--models", "ubarn-fr,presto-lp,gf-lp", "--model-dir", f"ubarn={tmp_path / 'ub'}",
                "--out", str(out), "--crop", "32", "--epochs", "1", "--block", "16", "--start", "2018-05-01",
-               "--end", "2018-07-15"])
+               "--end", "2018-07-15", "--repeats", "1"])
     assert rc == 0
     report = json.loads((out / "comparison.json").read_text())
     by = {m["kind"]: m for m in report["models"]}

@@ -13,13 +13,13 @@ from alise.cli import main
 from alise.commands.probe import build_runs
 from alise.data import open_source, open_sources
 from alise.downstream.features import FeatureCache, SITSStore
-from alise.downstream.probe import LabelSpace, Probe, ProbeConfig
+from alise.downstream.probe import LabelSpace, Probe, ProbeConfig, alise_parts
 from alise.errors import AliseError
 from alise.metrics import segmentation_metrics
 from alise.model_io import load
 from alise.splits import spatial_block_split
 
-FAST = ["--epochs", "2", "--lr", "1e-2", "--crop", "32"]
+FAST = ["--epochs", "2", "--min-steps-per-epoch", "2", "--lr", "1e-2", "--crop", "32", "--repeats", "1"]
 
 
 def test_probe_macro_f1_equals_metrics_of_its_predictions(tiny_model_dir, site):
@@ -30,14 +30,17 @@ def test_probe_macro_f1_equals_metrics_of_its_predictions(tiny_model_dir, site):
     store = SITSStore(sources, model.norm)
     cache = FeatureCache(model, store)
     (run,) = build_runs(sources, "blocks", block=8)
-    res = Probe(model, store, labels, ProbeConfig(mode="lp", epochs=3, lr=1e-2), cache=cache).fit(run, progress=False)
+    probe = Probe(sources, labels, ProbeConfig(mode="lp"), alise_parts(model, "lp", labels.num_classes, store, cache))
+    res = probe.fit(run, progress=False)
     truth = np.concatenate([t.ravel() for _, _, t in res.predictions])
     pred = np.concatenate([p.ravel() for _, p, _ in res.predictions])
     ref = segmentation_metrics(truth, pred, 3, ignore=(0,))
     assert res.metrics["macro_f1"] == pytest.approx(ref["macro_f1"])
     assert res.trainable_parameters == 4 * 16 * 3 + 3
-    # LP encodes each source exactly once, whatever the number of epochs and evaluations.
+    # LP encodes each source exactly once, whatever the number of fits and evaluations.
     assert cache.n_encoded == 1
+    # The default solver on a small table is L-BFGS, and it converges.
+    assert res.fit.solver == "lbfgs" and res.fit.stopped == "converged" and res.fit.C in ProbeConfig().Cs
     # Only test pixels are evaluated.
     test_mask = run.test[0].mask
     assert res.metrics["n_pixels"] == int(((sources[0].labels() > 0) & test_mask).sum())
@@ -51,10 +54,12 @@ def test_lp_leaves_the_encoder_untouched_and_ft_changes_a_copy(tiny_model_dir, s
     store = SITSStore(sources, model.norm)
     (run,) = build_runs(sources, "blocks", block=8)
     for mode in ("lp", "ft"):
-        probe = Probe(model, store, labels, ProbeConfig(mode=mode, epochs=1, lr=1e-2))
-        probe.fit(run, progress=False)
+        cfg = ProbeConfig(mode=mode, epochs=1, min_steps_per_epoch=2, lr=1e-2)
+        parts = alise_parts(model, mode, labels.num_classes, store)
+        Probe(sources, labels, cfg, parts).fit(run, progress=False)
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
-    moved = [k for k, v in probe.encoder.state_dict().items() if v.is_floating_point() and not torch.equal(before[k], v)]
+    encoder = parts.network.encoder
+    moved = [k for k, v in encoder.state_dict().items() if v.is_floating_point() and not torch.equal(before[k], v)]
     assert any(k.startswith("unet.") for k in moved) and any(k.startswith("projector.") for k in moved)
 
 
@@ -89,7 +94,7 @@ def test_probe_cli_on_synthetic_site(tiny_model_dir, site, tmp_path, mode):
 def test_probe_cli_on_real_flanders(tiny_model_dir, flanders, tmp_path, mode):
     out = tmp_path / mode
     args = ["probe", str(tiny_model_dir), str(flanders), "--mode", mode, "--start", "2018-05-01",
-            "--end", "2018-06-15", "--epochs", "1", "--out", str(out)]
+            "--end", "2018-06-15", "--epochs", "1", "--min-steps-per-epoch", "2", "--repeats", "1", "--out", str(out)]
     assert main(args) == 0
     m = json.loads((out / "metrics.json").read_text())
     assert m["num_classes"] == 10 and m["class_names"][2] == "maize"
@@ -126,4 +131,4 @@ def test_probe_missing_model_or_labels_exit_2(tiny_model_dir, site, tmp_path, ca
         (unlabelled / "s2" / f.name).write_bytes(f.read_bytes())
     assert main(["probe", str(tiny_model_dir), str(unlabelled), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 2 and "no labels" in err[1]
+    assert len(err) == 2 and "does not exist" in err[0] and "no labels" in err[1]

@@ -66,3 +66,27 @@ def test_too_short_or_unsorted_series_are_user_errors():
     s.days = s.days.flip(0)
     with pytest.raises(AliseError, match="increasing"):
         make_views(s, torch.Generator())
+
+
+def test_translated_views_are_windows_of_one_crop_and_the_losses_align_them():
+    """view_shift: each view is a window of the (H + s)² sample at its own offset; on their overlap
+    (model._overlap) both show the same place, so a time-invariant scene reconstructs exactly."""
+    from alise.model import _overlap
+
+    s, h = 5, 16
+    rows = torch.arange(h + s, dtype=torch.float32)
+    place = (rows[:, None] * 100 + rows[None, :])  # a value per geographic pixel
+    sample = SITS(x=place.expand(12, 2, h + s, h + s).clone(), days=torch.arange(12.0) * 5,
+                  valid_pixels=torch.ones(12, h + s, h + s, dtype=torch.bool))
+    seen = set()
+    for seed in range(20):
+        a, b = collate_views([sample], torch.Generator().manual_seed(seed), n_dates=12, t_w=2, shift=s)
+        assert a.x.shape[-2:] == b.x.shape[-2:] == (h, h)
+        assert all(0 <= o <= s for o in a.origin + b.origin)
+        assert torch.equal(a.x[0, 0, 0], place[a.origin[0]:a.origin[0] + h, a.origin[1]:a.origin[1] + h])
+        oa, ob = _overlap(a.origin, b.origin, h, h)
+        assert torch.equal(a.x[..., oa[0], oa[1]][:, :1], b.x[..., ob[0], ob[1]][:, :1])
+        seen.add((b.origin[0] - a.origin[0], b.origin[1] - a.origin[1]))
+    assert len(seen) > 10  # the translation really varies
+    a0, b0 = collate_views([sample], torch.Generator().manual_seed(0), n_dates=12, t_w=2)
+    assert a0.origin == b0.origin == (0, 0) and a0.x.shape[-1] == h + s  # paper views: same pixels

@@ -12,7 +12,7 @@ See docs/baselines.md for what exactly is implemented and the parameter counts.
 
 from alise.baselines.composites import monthly_median_composites
 from alise.baselines.presto import PrestoEncoder, PrestoLP
-from alise.baselines.ubarn_head import UBarnShallowClassifier
+from alise.baselines.ubarn_head import UBarnFeatureHead, UBarnShallowClassifier
 from alise.baselines.utae import UTAE
 
-__all__ = ["UTAE", "PrestoEncoder", "PrestoLP", "UBarnShallowClassifier", "monthly_median_composites"]
+__all__ = ["UTAE", "PrestoEncoder", "PrestoLP", "UBarnFeatureHead", "UBarnShallowClassifier", "monthly_median_composites"]

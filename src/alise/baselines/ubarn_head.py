@@ -91,3 +91,52 @@ class UBarnShallowClassifier(nn.Module):
         z = self.compress(feats, valid_dates)                                    # (B, D, H, W)
         logits = self.classifier(rearrange(z, "b d h w -> b h w d"))
         return rearrange(logits, "b h w k -> b k h w")
+
+
+class UBarnFeatureHead(nn.Module):
+    """U-BARN^FR: the shallow classifier on cached, frozen per-date U-BARN features.
+
+    A pixel's feature vector is ``T_max`` blocks of ``1 + D`` values: a validity flag (1 = real
+    date, 0 = padding) followed by the D features of that date, so series of different lengths
+    share one table and padded dates are masked in the attention. The D features are
+    standardised per channel with statistics of the real dates of the training pixels (the flags
+    are left as they are); the statistics are buffers saved with the head.
+    """
+
+    def __init__(self, d_model: int, num_classes: int):
+        super().__init__()
+        self.d_model = d_model
+        self.sc = UBarnShallowClassifier(d_model, num_classes)
+        self.register_buffer("mean", torch.zeros(d_model))
+        self.register_buffer("scale", torch.ones(d_model))
+
+    def _split(self, f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        seq = rearrange(f, "n (t e) -> n t e", e=self.d_model + 1)
+        return seq[..., 1:], seq[..., 0] > 0.5  # (N, T, D) features, (N, T) valid
+
+    @torch.no_grad()
+    def fit_standardisation(self, f: torch.Tensor) -> None:
+        """Per-channel mean / std over the real dates of training features ``(N, T·(1+D))``."""
+        feats, valid = self._split(f)
+        real = feats[valid].double()  # (n_real, D)
+        if real.shape[0] == 0:
+            return
+        std = real.std(0, unbiased=False)
+        self.mean.copy_(real.mean(0).to(self.mean.dtype))
+        self.scale.copy_(torch.where(std > 1e-8, std, torch.ones_like(std)).to(self.scale.dtype))
+
+    def regularised(self) -> list[nn.Parameter]:
+        """Weights under an L2 penalty (every weight matrix and the master query, no bias)."""
+        return [p for n, p in self.sc.named_parameters() if not n.endswith("bias")]
+
+    def forward_flat(self, f: torch.Tensor) -> torch.Tensor:
+        """``(N, T·(1+D))`` → ``(N, K)`` logits."""
+        feats, valid = self._split(f)
+        feats = (feats - self.mean.to(feats.dtype)) / self.scale.to(feats.dtype)
+        return self.sc(feats[..., None, None], valid)[..., 0, 0]  # pixels as a batch of 1×1 images
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        """``(B, T·(1+D), H, W)`` → ``(B, K, H, W)``."""
+        b, _, h, w = y.shape
+        out = self.forward_flat(rearrange(y, "b f h w -> (b h w) f"))
+        return rearrange(out, "(b h w) k -> b k h w", b=b, h=h, w=w)

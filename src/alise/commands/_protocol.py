@@ -1,23 +1,74 @@
-"""Options of the paper's downstream protocol ([P] §IV-B), shared by ``alise probe`` and ``alise compare``.
+"""Options of the downstream protocol, shared by ``alise probe`` and ``alise compare``.
 
-One definition keeps the two commands on the same defaults: Adam lr 1e-4, at most 120 epochs,
-early-stopping patience 20, 64 × 64 training crops, PASTIS fold rotation 1 or 16-px spatial blocks.
+One definition keeps the two commands on the same defaults (see :mod:`alise.downstream.probe`):
+L-BFGS for frozen features that fit in memory, the paper's Adam 1e-4 + ReduceLROnPlateau for
+end-to-end training, 64 × 64 training crops, PASTIS fold rotation 1 or 16-px spatial blocks.
 """
 
 from __future__ import annotations
 
 import argparse
 
+SOLVER_HELP = """\
+frozen features (lp, and every frozen baseline of compare):
+  auto   (default) lbfgs when the labelled training pixels x features fit in memory
+         (2 GiB in float64: ~400k pixels of 640 features), else adam
+  lbfgs  full-batch multinomial logistic regression (L-BFGS) on the standardised features of every
+         labelled training pixel, one fit per --C value, the C with the best validation macro-F1
+         kept; runs until the gradient vanishes (metrics.json: "stopped": "converged") or --max-iter
+  adam   mini-batches of --batch-pixels training pixels, --steps budget, validation every
+         --eval-every steps, early stop after --patience-steps; for tables too large for memory
+  paper  the paper's protocol (Adam lr 1e-4, ReduceLROnPlateau(10, 0.05), --epochs over
+         --crop-size tiles, --batch-size tiles per step, early stop after --patience epochs):
+         for PASTIS-size data; on one small raster an epoch is a single step, so prefer lbfgs
+end to end (ft, fs, U-BARN FT/FS, U-TAE): the paper's optimiser on random --crop windows centred
+  on labelled training pixels; an epoch is at least --min-steps-per-epoch steps, early stop after
+  --patience epochs (counted in steps), at most --epochs epochs."""
+
 
 def add_protocol_arguments(p: argparse.ArgumentParser) -> None:
-    """Training budget, split and date-range options (paper defaults)."""
-    p.add_argument("--epochs", type=int, default=120, help="maximum training epochs (default 120)")
-    p.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (paper: 1e-4)")
-    p.add_argument("--patience", type=int, default=20, help="early stopping: epochs without better val macro-F1 (20)")
-    p.add_argument("--crop", type=int, default=64, help="training crop side in pixels (64)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (splits, initialisations, crops, pre-training)")
-    p.add_argument("--folds", default="1", metavar="K|all", help="PASTIS rotation 1-5, or all (default 1)")
-    p.add_argument("--block", type=int, default=16, help="block side of spatial splits, pixels (16)")
-    p.add_argument("--repeats", type=int, default=1, help="runs with split seeds seed..seed+N-1 (non-PASTIS data)")
-    p.add_argument("--start", default=None, metavar="DATE", help="first date used (YYYY-MM-DD)")
-    p.add_argument("--end", default=None, metavar="DATE", help="last date used (YYYY-MM-DD)")
+    """Solver, budget, split and date-range options."""
+    g = p.add_argument_group("training (see 'solvers' above)")
+    g.add_argument("--solver", default="auto", metavar="auto|lbfgs|adam|paper",
+                   help="how frozen-feature heads are fitted (default auto)")
+    g.add_argument("--C", default=None, metavar="C1,C2,...",
+                   help="inverse L2 strengths tried by lbfgs (default 0.001,0.01,0.1,1,10); adam: one value, "
+                        "default no penalty")
+    g.add_argument("--max-iter", type=int, default=1000, help="lbfgs: iterations per C (1000)")
+    g.add_argument("--steps", type=int, default=3000, help="adam: optimisation steps (3000)")
+    g.add_argument("--batch-pixels", type=int, default=4096, help="adam: training pixels per step (4096)")
+    g.add_argument("--eval-every", type=int, default=100, help="adam: steps between validations (100)")
+    g.add_argument("--patience-steps", type=int, default=1000, help="adam: early stop after N steps without "
+                                                                    "better val macro-F1 (1000)")
+    g.add_argument("--epochs", type=int, default=120, help="paper / ft / fs: maximum epochs (120)")
+    g.add_argument("--patience", type=int, default=20, help="paper / ft / fs: early stop after N epochs without "
+                                                            "better val macro-F1 (20)")
+    g.add_argument("--min-steps-per-epoch", type=int, default=25, help="ft / fs: steps per epoch at least (25)")
+    g.add_argument("--lr", type=float, default=None, help="learning rate (default: adam 1e-3; paper, ft, fs 1e-4)")
+    g.add_argument("--batch-size", type=int, default=2, help="paper / ft / fs: crops per step (2)")
+    g.add_argument("--crop", type=int, default=64, help="training crop side in pixels (64)")
+    g.add_argument("--seed", type=int, default=0, help="random seed (splits, initialisations, crops, pre-training)")
+    s = p.add_argument_group("splits and dates")
+    s.add_argument("--folds", default="1", metavar="K|all", help="PASTIS rotation 1-5, or all (default 1)")
+    s.add_argument("--block", type=int, default=16, help="block side of spatial splits, pixels (16)")
+    s.add_argument("--repeats", type=int, default=3, help="runs with split seeds seed..seed+N-1 (non-PASTIS data; 3)")
+    s.add_argument("--start", default=None, metavar="DATE", help="first date used (YYYY-MM-DD)")
+    s.add_argument("--end", default=None, metavar="DATE", help="last date used (YYYY-MM-DD)")
+
+
+def probe_config(args: argparse.Namespace, mode: str = "lp"):
+    """The :class:`~alise.downstream.probe.ProbeConfig` of the parsed options."""
+    from alise.downstream.probe import C_GRID, ProbeConfig
+    from alise.errors import AliseError
+
+    if args.C is None:
+        cs = C_GRID
+    else:
+        try:
+            cs = tuple(float(v) for v in str(args.C).split(",") if v.strip())
+        except ValueError:
+            raise AliseError(f"--C {args.C!r}: expected comma-separated positive numbers, e.g. 0.01,0.1,1") from None
+    return ProbeConfig(mode=mode, solver=str(args.solver).lower(), Cs=cs, max_iter=args.max_iter, steps=args.steps,
+                       batch_pixels=args.batch_pixels, eval_every=args.eval_every, patience_steps=args.patience_steps,
+                       epochs=args.epochs, patience=args.patience, min_steps_per_epoch=args.min_steps_per_epoch,
+                       lr=args.lr, batch_size=args.batch_size, crop=args.crop, seed=args.seed)

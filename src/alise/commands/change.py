@@ -24,7 +24,8 @@ example:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", metavar="MODEL", help="model directory")
+    p.add_argument("model", metavar="MODEL", nargs="?", default=None,
+                   help="model directory or built-in model name (default: the built-in model)")
     p.add_argument("a", metavar="A", help="first series (folder), a multi-year folder with --years, or a RotCrop .pt")
     p.add_argument("b", metavar="B", nargs="?", default=None, help="second series (folder)")
     p.add_argument("--out", required=True, metavar="MAP", help="output GeoTIFF (float32 change score)")
@@ -45,6 +46,10 @@ def run(args: argparse.Namespace) -> int:
     from alise.errors import AliseError
     from alise.outputs import check_output
 
+    from alise.commands._model import resolve_model_argument
+
+    model_arg, rest = resolve_model_argument(args.model, [p for p in (args.a, args.b) if p is not None], max_data=2)
+    args.a, args.b = rest[0], (rest[1] if len(rest) > 1 else None)
     method = str(args.method).lower()
     if method not in METHODS:
         raise AliseError(f"unknown --method {args.method!r}: choose alise or gf")
@@ -60,9 +65,9 @@ def run(args: argparse.Namespace) -> int:
     if args.truth is not None and not Path(args.truth).is_file():
         raise AliseError(f"--truth {args.truth}: no such file")
 
-    from alise.model_io import load
+    from alise.model_io import load_model
 
-    model = load(args.model)
+    model, info = load_model(model_arg)
     a, b, truth = _pair(args.a, args.b, years)
     if not _same_grid(a.grid, b.grid):
         raise AliseError(f"{a.path} and {b.path} are not on the same grid ({a.grid.describe()} vs "
@@ -77,14 +82,20 @@ def run(args: argparse.Namespace) -> int:
     from alise.outputs import write_geotiff
 
     store = SITSStore([a, b], model.norm)
-    print(f"alise change: {method} on {a.name} ({a.n_dates} dates) vs {b.name} ({b.n_dates} dates)", file=sys.stderr)
+    model_text = f", model {info['name']}" if method == "alise" else ""
+    print(f"alise change: {method} on {a.name} ({a.n_dates} dates) vs {b.name} ({b.n_dates} dates)"
+          f"{model_text}", file=sys.stderr)
     s1, s2 = store.read(0), store.read(1)
     score = alise_change_map(model, s1, s2) if method == "alise" else gf_change_map(s1, s2)
     write_geotiff(out, score.astype(np.float32), a.grid, nodata=float("nan"),
-                  descriptions=[f"change score ({method})"], tags={"method": method, "a": a.name, "b": b.name})
+                  descriptions=[f"change score ({method})"],
+                  tags={"method": method, "a": a.name, "b": b.name, "a_dates": _span(a), "b_dates": _span(b),
+                        **({"ALISE_MODEL": info["name"], "ALISE_MODEL_SHA256": info["sha256"] or ""}
+                           if method == "alise" else {})})
     if truth is not None:
         m = evaluate_change(score, truth)
-        report = {"task": "change", "method": method, "model": str(args.model), "a": str(a.path), "b": str(b.path),
+        report = {"task": "change", "method": method, "model": info["name"] if method == "alise" else None,
+                  "model_sha256": info["sha256"] if method == "alise" else None, "a": str(a.path), "b": str(b.path),
                   "a_name": a.name, "b_name": b.name, "auc": m["auc"], **{k: v for k, v in m.items() if k != "auc"}}
         from alise.outputs import atomic_file, atomic_path
         from alise.plots import plot_roc
@@ -96,6 +107,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"alise change: AUC {m['auc']:.4f} on {m['n_pixels']} pixels → {metrics_path}", file=sys.stderr)
     print(f"alise change: wrote {out}", file=sys.stderr)
     return 0
+
+
+def _span(src) -> str:
+    return f"{src.dates[0].isoformat()}/{src.dates[-1].isoformat()} ({src.n_dates} dates)"
 
 
 def sidecars(out):

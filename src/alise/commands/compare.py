@@ -4,33 +4,40 @@ from __future__ import annotations
 
 import argparse
 
-from alise.commands._protocol import add_protocol_arguments
+from alise.commands._protocol import SOLVER_HELP, add_protocol_arguments, probe_config
 
 HELP = "ALISE LP/FT/FS, U-BARN FR/FT/FS, U-TAE, Presto LP and GF LP on one split and one metric -> Table II"
 DESCRIPTION = """\
-Train and evaluate several models on the same labelled data, the same train/val/test split and
-the same metric (macro-F1 over the labelled classes, background/void ignored), with the protocol
-of 'alise probe' (Adam lr 1e-4, ReduceLROnPlateau, best validation macro-F1 kept), and write a
-table like the paper's Table II.
+Train and evaluate several models on the same labelled data, the same train/val/test splits and
+the same metric (macro-F1 over the labelled classes, background/void ignored), with the probe of
+'alise probe' (same solvers and defaults, below), and write a table like the paper's Table II.
 
   alise-lp  alise-ft  alise-fs    ALISE linear probe / fine-tuned / from scratch
   ubarn-fr  ubarn-ft  ubarn-fs    U-BARN frozen + shallow classifier / fine-tuned / from scratch
   utae                            U-TAE from scratch
   presto-lp                       frozen Presto (published weights) on monthly median composites
   gf-lp                           linear head on the series gap-filled on a 5-day grid
+  median-lp                       linear head on monthly median composites of clear pixels
 
-ALISE and U-BARN need a pre-trained directory (--model-dir alise=DIR ubarn=DIR); without one they
-are pre-trained here first on DATA for --pretrain-steps steps (ALISE: the 'alise pretrain' job;
-U-BARN: masked-acquisition reconstruction with ALISE's recipe), and the table says so.
---set KEY=VALUE changes the architecture of the models built here (ALISE, U-BARN; U-TAE follows
-the U-Net widths), e.g. a small configuration for a CPU.
+ALISE and U-BARN need a pre-trained model (--model-dir alise=DIR ubarn=DIR; alise=builtin for the
+built-in model); without one they are pre-trained here first on DATA (ALISE: the 'alise
+pretrain' job; U-BARN: masked-acquisition reconstruction with ALISE's recipe) for exactly
+--pretrain-steps steps, which you must give: without it, one step is timed and the command stops
+with the estimated duration. --set KEY=VALUE changes the architecture of the models built here
+(ALISE, U-BARN; U-TAE follows the U-Net widths), e.g. a small configuration for a CPU; the table
+says what was pre-trained and how.
+
+solvers:
+""" + SOLVER_HELP + """
 
 Writes DIR/comparison.json, DIR/comparison.md, DIR/<model>/metrics.json and DIR/pretrain/*.
 
 example:
-  alise compare /data/worldcereal-flanders-2018 --models alise-lp,ubarn-fr,presto-lp,gf-lp \\
-      --pretrain-steps 40 --epochs 30 --out cmp
-  alise compare PASTIS/ --models alise-lp,alise-ft --model-dir alise=my-model --folds all --out pastis-cmp
+  alise compare /data/worldcereal-flanders-2018 --models alise-lp,gf-lp,median-lp,presto-lp \\
+      --model-dir alise=builtin --out cmp
+  alise compare /data/worldcereal-flanders-2018 --models alise-lp,ubarn-fr,utae,presto-lp,gf-lp \\
+      --set encoder_widths=16,16,16,32 decoder_widths=16,16,16,32 d_model=32 n_layers=2 d_ffn=64 \\
+      --pretrain-steps 10 --out cmp-cpu
 """
 
 
@@ -41,14 +48,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
     p.add_argument("--models", default=",".join(KINDS), help=f"comma-separated subset of {','.join(KINDS)} (default all)")
     p.add_argument("--model-dir", nargs="+", default=[], metavar="NAME=DIR",
-                   help="pre-trained models: alise=DIR (alise pretrain / import-onnx), ubarn=DIR (a U-BARN export)")
-    p.add_argument("--pretrain-steps", type=int, default=200, help="steps of the pre-training done here (200)")
+                   help="pre-trained models: alise=DIR (alise pretrain / import-onnx) or alise=builtin, "
+                        "ubarn=DIR (a U-BARN export)")
+    p.add_argument("--pretrain-steps", type=int, default=None,
+                   help="steps of the pre-training done here (required when something is pre-trained here)")
     p.add_argument("--samples-per-epoch", type=int, default=8, help="pre-training samples per epoch (8)")
     p.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
                    help="architecture of models built here (ALISE config keys), e.g. d_model=32")
     add_protocol_arguments(p)
     p.add_argument("--overwrite", action="store_true", help="replace an existing DIR")
-    p.add_argument("--progress", action="store_true", help="progress bars")
+    p.add_argument("--progress", action="store_true", help="progress bars even when stderr is not a terminal")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def parse_models(text: str) -> list[str]:
@@ -71,11 +81,18 @@ def parse_model_dirs(items: list[str]) -> dict[str, str]:
     for item in items:
         name, sep, path = str(item).partition("=")
         if not sep or name not in ("alise", "ubarn") or not path:
-            raise AliseError(f"--model-dir {item!r}: expected alise=DIR or ubarn=DIR")
-        if not Path(path).is_dir():
+            raise AliseError(f"--model-dir {item!r}: expected alise=DIR, alise=builtin or ubarn=DIR")
+        if not (name == "alise" and path == "builtin") and not Path(path).is_dir():
             raise AliseError(f"--model-dir {name}={path}: no such directory")
         out[name] = path
     return out
+
+
+def needs_pretraining(kinds: list[str], dirs: dict[str, str]) -> list[str]:
+    """Which pre-trained models ("alise", "ubarn") the kinds need and --model-dir does not give."""
+    from alise.compare.runners import REGISTRY
+
+    return sorted({REGISTRY[k].pretrained for k in kinds} & {"alise", "ubarn"} - set(dirs))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -88,20 +105,22 @@ def run(args: argparse.Namespace) -> int:
 
     kinds = parse_models(args.models)
     dirs = parse_model_dirs(args.model_dir)
-    for name in ("epochs", "patience", "crop", "pretrain_steps", "samples_per_epoch", "block", "repeats"):
+    for name in ("samples_per_epoch", "block", "repeats"):
         if getattr(args, name) <= 0:
             raise AliseError(f"--{name.replace('_', '-')} must be > 0 (got {getattr(args, name)})")
+    if args.pretrain_steps is not None and args.pretrain_steps <= 0:
+        raise AliseError(f"--pretrain-steps must be > 0 (got {args.pretrain_steps})")
     from alise.config import ALISEConfig, parse_overrides
-    from alise.downstream.probe import ProbeConfig
 
     config = ALISEConfig().replace(**parse_overrides(args.set))
-    probe_cfg = ProbeConfig(epochs=args.epochs, lr=args.lr, patience=args.patience, crop=args.crop, seed=args.seed)
-    if args.crop % 2 ** (len(config.encoder_widths) - 1):
-        raise AliseError(f"--crop {args.crop} must be a multiple of {2 ** (len(config.encoder_widths) - 1)}")
+    probe_cfg = probe_config(args)
+    if args.crop % config.multiple:
+        raise AliseError(f"--crop {args.crop} must be a multiple of {config.multiple}")
     check_output(args.out, args.overwrite)
 
     from alise.commands.probe import build_runs
     from alise.compare import Task, model_entry, render_markdown, run_model
+    from alise.compare.runners import REGISTRY
     from alise.data import open_sources, sample_clear_pixels
     from alise.downstream.probe import LabelSpace
     from alise.metrics import mean_std, metrics_from_confusion
@@ -110,50 +129,62 @@ def run(args: argparse.Namespace) -> int:
 
     sources = open_sources(args.data, start=args.start, end=args.end)
     labels = LabelSpace.read(sources, "compare")
+    todo = needs_pretraining(kinds, dirs)
+    if todo and args.pretrain_steps is None:
+        from alise.train.run import time_one_step
+
+        sec = time_one_step(sources, config, crop=args.crop, seed=args.seed)
+        raise AliseError(f"{' and '.join(todo)} would be pre-trained here ({', '.join(f'{k}' for k in todo)} "
+                         f"configuration: one step measured {sec:.1f} s on this machine, so 200 steps ≈ "
+                         f"{200 * sec * len(todo) / 60:.0f} min): give --pretrain-steps N, or a pre-trained model "
+                         "with --model-dir alise=DIR|builtin ubarn=DIR")
     runs = build_runs(sources, "auto", folds=args.folds, block=args.block, seed=args.seed, repeats=args.repeats,
                       crop=args.crop)
     data_norm = NormStats.from_samples(sample_clear_pixels(sources, 100_000, args.seed))
-    task = Task(sources, labels, runs, probe_cfg, data_norm, config, progress=args.progress)
+    progress = not args.no_progress and (args.progress or sys.stderr.isatty())
+    task = Task(sources, labels, runs, probe_cfg, data_norm, config, progress=progress)
     data_text = ", ".join(Path(d).name for d in args.data)
     log = lambda msg: print(f"alise compare: {msg}", file=sys.stderr)  # noqa: E731
     pretraining: dict[str, str] = {}
     pretrain_runs: dict[str, str] = {}
 
     with atomic_dir(args.out, overwrite=args.overwrite) as tmp:
-        if any(k.startswith("alise") for k in kinds):
-            task.alise, pretraining["alise"] = _alise(args, dirs, config, tmp, data_norm, data_text, log, pretrain_runs)
-        if any(k in ("ubarn-fr", "ubarn-ft") for k in kinds):
+        if any(REGISTRY[k].pretrained == "alise" or k == "alise-fs" for k in kinds):
+            task.alise, pretraining["alise"] = _alise(args, dirs, config, tmp, data_norm, data_text, log,
+                                                      pretrain_runs, kinds, progress)
+        if any(REGISTRY[k].pretrained == "ubarn" for k in kinds):
             task.ubarn, pretraining["ubarn"] = _ubarn(args, dirs, config, sources, tmp, data_norm, data_text, log,
-                                                      pretrain_runs)
+                                                      pretrain_runs, progress)
         entries = []
         for kind in kinds:
             log(f"{kind}: training on {len(runs)} run(s)")
             mr = run_model(kind, task)
             summary = {k: mean_std([res.metrics[k] for _, res in mr.results]) for k in ("macro_f1", "overall_accuracy", "miou")}
             cm = sum(np.asarray(res.metrics["confusion"]) for _, res in mr.results)
-            report = {"task": "segmentation", "model": kind, "pretraining": _pt_text(kind, pretraining),
-                      "trainable_parameters": mr.trainable_parameters, "details": mr.details,
-                      "probe_config": {**probe_cfg.__dict__, "mode": kind}, "num_classes": labels.num_classes,
-                      "ignore": list(labels.ignore), "class_names": labels.class_names,
-                      "macro_f1": summary["macro_f1"]["mean"], "summary": summary,
+            from alise.commands.probe import run_record
+
+            report = {"task": "segmentation", "model": kind, "row": REGISTRY[kind].row,
+                      "pretraining": _pt_text(kind, pretraining), "trainable_parameters": mr.trainable_parameters,
+                      "details": mr.details, "probe_config": {**probe_cfg.to_dict(), "mode": REGISTRY[kind].mode},
+                      "num_classes": labels.num_classes, "ignore": list(labels.ignore),
+                      "class_names": labels.class_names, "macro_f1": summary["macro_f1"]["mean"], "summary": summary,
                       "pooled_test": metrics_from_confusion(cm, ignore=labels.ignore, class_names=labels.class_names),
-                      "runs": [{"name": r.name, "split": r.split, "best_epoch": res.best_epoch,
-                                **{k: res.metrics[k] for k in ("macro_f1", "overall_accuracy", "miou", "per_class_f1",
-                                                               "n_pixels", "confusion")},
-                                "history": res.history} for r, res in mr.results]}
+                      "runs": [run_record(r, res) for r, res in mr.results]}
             (tmp / kind).mkdir()
             (tmp / kind / "metrics.json").write_text(json.dumps(report, indent=2, default=_json) + "\n")
+            stops = sorted({res.fit.stopped for _, res in mr.results})
+            details = {**mr.details, "solver": mr.results[0][1].fit.solver, "stopped": ", ".join(stops)}
             entries.append(model_entry(kind, report["pretraining"], mr.trainable_parameters, summary["macro_f1"],
-                                       f"{kind}/metrics.json", mr.details))
-            log(f"{kind}: macro-F1 {summary['macro_f1']['mean']:.4f} ± {summary['macro_f1']['std']:.4f}")
+                                       f"{kind}/metrics.json", details))
+            log(f"{kind}: macro-F1 {summary['macro_f1']['mean']:.4f} ± {summary['macro_f1']['std']:.4f} "
+                f"({details['solver']}, {details['stopped']})")
         split = runs[0].split
         report = {"task": "segmentation", "metric": "macro_f1",
                   "metric_name": "macro-F1, background/void ignored", "data": [str(d) for d in args.data],
                   "n_series": len(sources), "num_classes": labels.num_classes, "ignore": list(labels.ignore),
                   "class_names": labels.class_names, "split": split, "n_runs": len(runs),
-                  "split_text": _split_text(split), "protocol": probe_cfg.__dict__,
-                  "protocol_text": f"Adam lr {args.lr:g}, ≤ {args.epochs} epochs, patience {args.patience}, "
-                                   f"crop {args.crop}, seed {args.seed}",
+                  "split_text": _split_text(split), "protocol": probe_cfg.to_dict(),
+                  "protocol_text": _protocol_text(probe_cfg),
                   "architecture_overrides": parse_overrides(args.set), "pretraining_runs": pretrain_runs,
                   "models": entries, "command": "alise compare " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["compare"]
                                                                           else sys.argv[1:])}
@@ -161,6 +192,14 @@ def run(args: argparse.Namespace) -> int:
         (tmp / "comparison.md").write_text(render_markdown(report))
     print(render_markdown(report))
     return 0
+
+
+def _protocol_text(cfg) -> str:
+    solver = {"auto": "L-BFGS (or Adam over pixels for large tables)", "lbfgs": "L-BFGS", "adam": "Adam over pixels",
+              "paper": "the paper's Adam on tiles"}[cfg.solver]
+    return (f"frozen heads: {solver}, C picked on validation from {', '.join(f'{c:g}' for c in cfg.Cs)}; "
+            f"end to end: Adam lr {cfg.lr or 1e-4:g}, ≤ {cfg.epochs} epochs of ≥ {cfg.min_steps_per_epoch} steps, "
+            f"patience {cfg.patience} epochs, crop {cfg.crop}; seed {cfg.seed}")
 
 
 def _json(o):
@@ -174,11 +213,12 @@ def _json(o):
 
 
 def _pt_text(kind: str, pretraining: dict) -> str:
-    if kind in ("alise-lp", "alise-ft"):
-        return pretraining["alise"]
-    if kind in ("ubarn-fr", "ubarn-ft"):
-        return pretraining["ubarn"]
-    if kind == "presto-lp":
+    from alise.compare.runners import REGISTRY
+
+    need = REGISTRY[kind].pretrained
+    if need in ("alise", "ubarn"):
+        return pretraining[need]
+    if need == "presto":
         return "worldwide (Presto's published weights)"
     return "✗"
 
@@ -193,14 +233,15 @@ def _split_text(split: dict) -> str:
     return str(split.get("method", "?"))
 
 
-def _alise(args, dirs, config, tmp, data_norm, data_text, log, pretrain_runs):
+def _alise(args, dirs, config, tmp, data_norm, data_text, log, pretrain_runs, kinds, progress):
     """The ALISE model: loaded from --model-dir, or pre-trained here with the 'alise pretrain' job."""
-    from alise.model_io import load
+    from alise.compare.runners import REGISTRY
+    from alise.model_io import load_model
 
     if "alise" in dirs:
-        return load(dirs["alise"]), f"given: {dirs['alise']}"
-    needs_pretrained = any(k in ("alise-lp", "alise-ft") for k in parse_models(args.models))
-    if not needs_pretrained:  # alise-fs only needs the architecture and the normalisation
+        model, info = load_model(None if dirs["alise"] == "builtin" else dirs["alise"])
+        return model, f"given: {info['name']}"
+    if not any(REGISTRY[k].pretrained == "alise" for k in kinds):  # alise-fs: architecture + normalisation only
         from alise.model import ALISE
 
         return ALISE(config, data_norm), "✗"
@@ -209,15 +250,17 @@ def _alise(args, dirs, config, tmp, data_norm, data_text, log, pretrain_runs):
     log(f"pre-training ALISE for {args.pretrain_steps} steps on {data_text}")
     out = tmp / "pretrain" / "alise"
     job = PretrainJob(data=list(args.data), out=str(out), config=config, max_steps=args.pretrain_steps,
-                      samples_per_epoch=args.samples_per_epoch, crop=args.crop, seed=args.seed, progress=args.progress,
+                      samples_per_epoch=args.samples_per_epoch, crop=args.crop, seed=args.seed, progress=progress,
                       keep_checkpoints=1)
     record = run_pretraining(job)
     pretrain_runs["alise"] = (f"pretrain/alise: {record['steps_done']} steps, {record['epochs_done']} epochs, "
-                              f"selected epoch {record['selected_epoch']}")
+                              f"selected epoch {record['selected_epoch']}, {record['duration_s']:.0f} s")
+    from alise.model_io import load
+
     return load(out / "model"), f"pre-trained here for {args.pretrain_steps} steps on {data_text}"
 
 
-def _ubarn(args, dirs, config, sources, tmp, data_norm, data_text, log, pretrain_runs):
+def _ubarn(args, dirs, config, sources, tmp, data_norm, data_text, log, pretrain_runs, progress):
     """The U-BARN model: loaded from --model-dir, or pre-trained here (masked acquisitions)."""
     from types import SimpleNamespace
 
@@ -230,7 +273,7 @@ def _ubarn(args, dirs, config, sources, tmp, data_norm, data_text, log, pretrain
     train, val, _ = split_validation(SimpleNamespace(val=None, seed=args.seed), sources)
     model, record = pretrain_ubarn(train, data_norm, config, steps=args.pretrain_steps, crop=args.crop,
                                    samples_per_epoch=args.samples_per_epoch, seed=args.seed, val_sources=val,
-                                   progress=args.progress)
+                                   progress=progress)
     model.save(tmp / "pretrain" / "ubarn" / "model", record={k: v for k, v in record.items() if k != "history"})
     (tmp / "pretrain" / "ubarn" / "history.json").write_text(__import__("json").dumps(record["history"], indent=1))
     pretrain_runs["ubarn"] = (f"pretrain/ubarn: {record['steps']} steps, {record['epochs']} epochs, "

@@ -24,7 +24,11 @@ what is missing. --shard I/N splits the tiles between N independent processes or
 OUT.parts/; run the command once with --prepare first (it writes the plan and the shared GroupNorm
 statistics), then the shards, then 'alise encode-merge OUT' (see docs/encode.md).
 
+The output records the model (name, sha256), the alise version, the dates and bands encoded and
+the band layout as GeoTIFF tags (gdalinfo, rasterio .tags()) or zarr attributes.
+
 example:
+  alise encode data/site_000 --out emb.tif                      # the built-in model
   alise encode runs/pretrain/model data/site_000 --out emb.tif
   alise encode model site --out emb.zarr --format zarr --dtype float16 --start 2018-01-01 --end 2018-12-31
   alise encode model site --out emb.tif --prepare     # once, then on 4 nodes:
@@ -33,7 +37,9 @@ example:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", metavar="MODEL", help="model directory (config.json + model.safetensors)")
+    parser.add_argument("model", metavar="MODEL", nargs="?", default=None,
+                        help="model directory (config.json + model.safetensors) or built-in model name "
+                             "(alise models); default: the built-in model")
     parser.add_argument("path", metavar="PATH", help="input series: site folder (s2/DATE.tif), cube, PASTIS patch")
     parser.add_argument("--out", required=True, help="output: a .tif (COG) or a .zarr directory")
     parser.add_argument("--tile", type=int, default=None,
@@ -88,18 +94,25 @@ def run(args: argparse.Namespace) -> int:
                          overwrite=args.overwrite, keep_parts=args.keep_parts,
                          progress=not args.no_progress).validate()
 
-    from alise.data import open_source
-    from alise.model_io import load
+    from dataclasses import replace
 
-    source = open_source(args.path, start=start, end=end)
-    model = load(args.model)
+    from alise.commands._model import resolve_model_argument
+    from alise.data import open_source
+    from alise.errors import AliseError
+    from alise.model_io import load_model
+
+    model_arg, rest = resolve_model_argument(args.model, [args.path], max_data=1)
+    source = open_source(rest[0], start=start, end=end)
+    model, info = load_model(model_arg)
+    opts = replace(opts, model_name=info["name"])
     report = encode(model, source, out, opts)
     if opts.prepare_only:
         print(f"prepared {parts_dir(out)} ({report.tiles_total} tiles): now run the same command with "
               f"--shard I/N instead of --prepare on every node, then: alise encode-merge {out}", file=sys.stderr)
     elif report.merged:
         print(f"wrote {out} ({report.tiles_total} tiles of {report.tile} px, {report.tiles_done} encoded now, "
-              f"{source.n_dates} dates, {source.grid.height}×{source.grid.width} px)", file=sys.stderr)
+              f"{source.n_dates} dates, {source.grid.height}×{source.grid.width} px, model {info['name']})",
+              file=sys.stderr)
     else:
         i, n = opts.shard
         print(f"shard {i}/{n}: {report.tiles_done} tiles encoded into {parts_dir(out)}; once every shard "

@@ -21,13 +21,17 @@ example:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", metavar="MODEL_DIR", help="model directory (config.json + model.safetensors)")
+    parser.add_argument("model", metavar="MODEL", help="model directory (config.json + model.safetensors) or "
+                                                       "built-in model name (alise models)")
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON instead of text")
 
 
 def run(args: argparse.Namespace) -> int:
+    from alise import models
     from alise.model_io import load, read_metadata
 
+    if args.model in models.names():
+        args.model = str(models.path(args.model))
     meta = read_metadata(args.model)
     model = load(args.model)
     counts = model.param_counts()

@@ -45,8 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--n-dates", type=int, help="consecutive dates per sample (default 60; sets config n_dates)")
     g.add_argument("--samples-per-epoch", type=int, help="samples per epoch (default: one per crop-sized tile of every series)")
     g.add_argument("--lr", type=float, default=1e-3, help="maximum learning rate (default 1e-3, §III-C)")
-    g.add_argument("--min-clear", type=float, default=0.0,
-                   help="drop dates whose clear fraction is below this (authors' data: 0.5; default 0 keeps all)")
+    g.add_argument("--min-clear", type=float, default=0.5,
+                   help="drop dates whose clear fraction over the series is below this before drawing windows "
+                        "(default 0.5, as the authors' data: dates more than half cloudy are left out; 0 keeps all)")
     g.add_argument("--val", nargs="+", metavar="DATA", help="validation series (default: held-out series, see above)")
     g.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
     r = parser.add_argument_group("run")

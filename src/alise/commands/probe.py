@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from alise.commands._protocol import add_protocol_arguments
+from alise.commands._protocol import SOLVER_HELP, add_protocol_arguments, probe_config
+from alise.commands._model import resolve_model_argument
 
 HELP = "segmentation by linear probing (lp), fine-tuning (ft) or from scratch (fs); macro-F1 + confusion"
 DESCRIPTION = """\
@@ -12,32 +13,37 @@ Train a per-pixel linear head (Linear(n_q*d_model -> K)) on the aligned represen
 the macro-F1 over the labelled classes (background/void ignored), per-class F1, OA, mIoU and the
 confusion matrix ([P] Tables II-III).
 
-  lp  frozen pre-trained encoder; embeddings computed once, the head trains on them (ALISE^LP)
+  lp  frozen pre-trained encoder; embeddings computed once, the head fitted on them (ALISE^LP)
   ft  encoder initialised from MODEL and trained end to end with the head (ALISE^FT)
   fs  same architecture from random weights; MODEL only gives config + normalisation (ALISE^FS)
 
-Protocol: Adam lr 1e-4, ReduceLROnPlateau(patience 10, factor 0.05) on the validation loss, best
-validation macro-F1 kept (early stop after --patience epochs), random 64x64 training crops.
-Splits: PASTIS folds (train 1-3 / val 4 / test 5; --folds all = the 5 rotations, mean +- std);
-a folder of dates with labels.tif: whole 16x16-pixel blocks go to train/val/test (--block),
-per-pixel random splits only with --random-split; --split sits splits whole series.
---scarcity N: N labelled training series per run, --subsets random draws (Table III).
+solvers:
+""" + SOLVER_HELP + """
 
-Writes OUT/metrics.json, OUT/confusion.png and OUT/prediction.tif (class map on the input grid;
+Splits: PASTIS folds (train 1-3 / val 4 / test 5; --folds all = the 5 rotations, mean +- std);
+a folder of dates with labels.tif: whole 16x16-pixel blocks go to train/val/test (--block), with
+--repeats split seeds (default 3; mean +- std); per-pixel random splits only with --random-split;
+--split sits splits whole series. --scarcity N: N labelled training series per run, --subsets
+random draws (Table III).
+
+Writes OUT/metrics.json (per run: solver, how it stopped, selected C or step, loss curve),
+OUT/fit.png (loss curves), OUT/confusion.png, OUT/head.safetensors (the first run's head with its
+feature standardisation) and OUT/prediction.tif (class map on the input grid;
 OUT/predictions/NAME.tif for several series).
 
 example:
   alise probe my-model /data/worldcereal-flanders-2018 --mode lp --out probe-lp
+  alise probe my-model PASTIS/ --mode lp --solver paper --folds all --out pastis-lp
   alise probe my-model PASTIS/ --mode ft --folds all --out pastis-ft
 """
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", metavar="MODEL", help="model directory (config.json + model.safetensors)")
+    p.add_argument("model", metavar="MODEL", nargs="?", default=None,
+                   help="model directory (config.json + model.safetensors); default: the built-in model")
     p.add_argument("data", metavar="DATA", nargs="+", help="labelled series: site folders, PASTIS root, roots of several")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
     p.add_argument("--mode", default="lp", metavar="lp|ft|fs", help="lp (default), ft or fs")
-    p.add_argument("--batch-size", type=int, default=2, help="training crops per step (default 2)")
     p.add_argument("--split", default="auto", metavar="auto|folds|blocks|sits|pixels",
                    help="auto: PASTIS folds if every series has one, else spatial blocks")
     p.add_argument("--random-split", action="store_true", help="per-pixel random split (overestimates accuracy)")
@@ -47,8 +53,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--eval-crop", default=None, metavar="centre|full",
                    help="evaluate centre crop-size windows (PASTIS default) or full series (default otherwise)")
     p.add_argument("--cache-dir", default=None, help="lp: keep embeddings as .npy memory maps here instead of RAM")
+    p.add_argument("--random-init", nargs="?", const="fresh", default=None, metavar="fresh|calibrated",
+                   help="probe MODEL's random twin instead (same architecture and normalisation layers, fresh "
+                        "weights under --seed; 'calibrated': BatchNorm statistics estimated on DATA): the control "
+                        "every LP figure needs (docs/downstream.md)")
     add_protocol_arguments(p)
     p.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -56,13 +67,12 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     import numpy as np
+    import torch
 
-    from alise.downstream.probe import ProbeConfig
     from alise.errors import AliseError
     from alise.outputs import atomic_dir, check_output
 
-    cfg = ProbeConfig(mode=str(args.mode).lower(), epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
-                      patience=args.patience, crop=args.crop, seed=args.seed)
+    cfg = probe_config(args, mode=str(args.mode).lower())
     split = "pixels" if args.random_split else str(args.split).lower()
     if split not in ("auto", "folds", "blocks", "sits", "pixels"):
         raise AliseError(f"unknown --split {args.split!r}: choose auto, folds, blocks, sits or pixels")
@@ -74,55 +84,98 @@ def run(args: argparse.Namespace) -> int:
             raise AliseError(f"--{name} must be > 0 (got {getattr(args, name)})")
     if args.scarcity is not None and args.scarcity <= 0:
         raise AliseError(f"--scarcity must be a positive number of series (got {args.scarcity})")
+    model_dir, args.data = resolve_model_argument(args.model, args.data)
     check_output(args.out, args.overwrite)
 
     from alise.downstream import open_inputs
     from alise.downstream.features import FeatureCache, SITSStore
-    from alise.downstream.probe import LabelSpace, Probe
+    from alise.downstream.probe import LabelSpace, Probe, alise_parts
     from alise.metrics import mean_std, metrics_from_confusion
-    from alise.model_io import load, read_metadata
+    from alise.model_io import load_model
 
-    model_id = read_metadata(args.model).get("weights", {}).get("sha256")
-    model = load(args.model)
+    model, model_info = load_model(model_dir)
     sources = open_inputs(args.data, start=args.start, end=args.end, model=model)
+    if args.random_init:
+        from alise.downstream.controls import random_twin
+
+        if args.random_init not in ("fresh", "calibrated"):
+            raise AliseError(f"--random-init {args.random_init!r}: choose fresh or calibrated")
+        model = random_twin(model, sources, seed=args.seed, calibrate=args.random_init == "calibrated")
+        model_info = {**model_info, "name": f"random twin ({args.random_init}) of {model_info['name']} "
+                                            f"(seed {args.seed})"}
     labels = LabelSpace.read(sources, "probe")
     runs = build_runs(sources, split, folds=args.folds, block=args.block, fractions=fractions, seed=args.seed,
                       repeats=args.repeats, crop=cfg.crop, eval_crop=args.eval_crop,
                       scarcity=args.scarcity, subsets=args.subsets)
 
+    print(f"alise probe: model {model_info['name']}, {len(runs)} run(s)", file=sys.stderr)
     store = SITSStore(sources, model.norm)
     cache = FeatureCache(model, store, cache_dir=args.cache_dir) if cfg.mode == "lp" else None
     results, first = [], None
+    progress = not args.no_progress and sys.stderr.isatty()
     for k, r in enumerate(runs):
-        print(f"alise probe: run {k + 1}/{len(runs)} {r.name} ({cfg.mode})", file=sys.stderr)
-        probe = Probe(model, store, labels, cfg, cache=cache)
-        res = probe.fit(r)
+        torch.manual_seed(cfg.seed)
+        probe = Probe(sources, labels, cfg, alise_parts(model, cfg.mode, labels.num_classes, store, cache))
+        res = probe.fit(r, progress=progress)
+        print(f"alise probe: run {k + 1}/{len(runs)} {r.name} ({cfg.mode}, {res.fit.solver}, {res.fit.stopped} "
+              f"after {res.fit.steps} {'iterations' if res.fit.solver == 'lbfgs' else 'steps'}"
+              f"{f', C {res.fit.C:g}' if res.fit.C is not None else ''}): macro-F1 {res.metrics['macro_f1']:.4f}",
+              file=sys.stderr)
         results.append((r, res))
         first = first or probe
     cm = sum(np.asarray(res.metrics["confusion"]) for _, res in results)
     pooled = metrics_from_confusion(cm, ignore=labels.ignore, class_names=labels.class_names)
     summary = {key: mean_std([res.metrics[key] for _, res in results]) for key in ("macro_f1", "overall_accuracy", "miou")}
     report = {
-        "task": "segmentation", "mode": cfg.mode, "model": str(args.model), "model_id": model_id,
-        "model_config": model.config.to_dict(), "probe_config": cfg.__dict__, "data": [str(p) for p in args.data],
-        "n_series": len(sources), "num_classes": labels.num_classes, "ignore": list(labels.ignore),
-        "class_names": labels.class_names, "trainable_parameters": results[0][1].trainable_parameters,
+        "task": "segmentation", "mode": cfg.mode, "model": model_info["name"], "model_dir": model_info["path"],
+        "random_init": args.random_init,
+        "model_id": model_info["sha256"], "model_config": model.config.to_dict(), "probe_config": cfg.to_dict(),
+        "data": [str(p) for p in args.data], "n_series": len(sources), "num_classes": labels.num_classes,
+        "ignore": list(labels.ignore), "class_names": labels.class_names,
+        "trainable_parameters": results[0][1].trainable_parameters,
         "macro_f1": summary["macro_f1"]["mean"], "summary": summary, "pooled_test": pooled,
-        "runs": [{"name": r.name, "split": r.split, "best_epoch": res.best_epoch, **{
-            k: res.metrics[k] for k in ("macro_f1", "overall_accuracy", "miou", "per_class_f1", "per_class_iou",
-                                        "n_pixels", "confusion")}, "history": res.history} for r, res in results],
+        "runs": [run_record(r, res) for r, res in results],
     }
     with atomic_dir(args.out, overwrite=args.overwrite) as tmp:
         (tmp / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")
-        from alise.plots import plot_confusion
+        from alise.plots import plot_confusion, plot_probe_fit
 
         plot_confusion(cm, labels.class_names, tmp / "confusion.png",
                        title=f"ALISE {cfg.mode.upper()} test confusion (rows: truth)")
+        plot_probe_fit([(r.name, res.fit) for r, res in results], tmp / "fit.png",
+                       title=f"alise probe {cfg.mode}: fit of each run")
+        if cfg.mode == "lp":
+            _save_head(first.parts.head, tmp / "head.safetensors", labels, model_info)
         _write_predictions(first, results[0][0], sources, tmp)
     s = summary["macro_f1"]
     print(f"alise probe: {cfg.mode} macro-F1 {s['mean']:.4f} ± {s['std']:.4f} over {s['n']} run(s) → {args.out}",
           file=sys.stderr)
     return 0
+
+
+def run_record(r, res) -> dict:
+    """One run of ``metrics.json``: split, test metrics and how the fit went."""
+    keys = ("macro_f1", "overall_accuracy", "miou", "per_class_f1", "per_class_iou", "n_pixels", "confusion")
+    fit = res.fit.to_dict()
+    return {"name": r.name, "split": r.split, **{k: res.metrics[k] for k in keys if k in res.metrics},
+            "solver": fit["solver"], "stopped": fit["stopped"], "steps": fit["steps"],
+            "selected_step": fit["selected_step"], "C": fit["C"], "grid": fit["grid"], "history": fit["history"]}
+
+
+def _save_head(head, path, labels, model_info) -> None:
+    """The fitted head with its standardisation, as safetensors (metadata: classes, model)."""
+    import json
+
+    from safetensors.torch import save_file
+
+    state = {k: v.detach().contiguous() if v.dtype != __import__("torch").bool else v.to(__import__("torch").uint8)
+             for k, v in head.state_dict().items()}
+    save_file(state, str(path), metadata={"class_names": json.dumps(labels.class_names),
+                                          "ignore": json.dumps(list(labels.ignore)),
+                                          "model": model_info["name"], "model_sha256": model_info["sha256"] or "",
+                                          "layout": "logits = linear((features - standardise.mean) / "
+                                                    "standardise.scale); features = embedding flattened "
+                                                    "query-major (Q*D)"})
 
 
 def _fractions(text: str) -> tuple[float, float, float]:

@@ -16,7 +16,8 @@ example:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", metavar="MODEL", help="model directory")
+    p.add_argument("model", metavar="MODEL", nargs="?", default=None,
+                   help="model directory or built-in model name (default: the built-in model)")
     p.add_argument("path", metavar="PATH", help="the series to reconstruct (site folder, PASTIS patch, cube)")
     p.add_argument("--dates", required=True, metavar="D1,D2,...", help="target dates, YYYY-MM-DD (comma-separated)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (gets s2/YYYY-MM-DD.tif)")
@@ -36,6 +37,9 @@ def run(args: argparse.Namespace) -> int:
     if not texts:
         raise AliseError("--dates is empty: give target dates like 2018-05-01,2018-06-15")
     dates = sorted({parse_date(t, where="--dates") for t in texts})
+    from alise.commands._model import resolve_model_argument
+
+    model_arg, rest = resolve_model_argument(args.model, [args.path], max_data=1)
     check_output(args.out, args.overwrite)
 
     from tqdm.auto import tqdm
@@ -43,20 +47,22 @@ def run(args: argparse.Namespace) -> int:
     from alise.downstream import open_inputs
     from alise.downstream.features import SITSStore
     from alise.downstream.reconstruct import reconstruct, to_uint16
-    from alise.model_io import load
+    from alise.model_io import load_model
     from alise.outputs import write_geotiff
 
-    model = load(args.model)
-    sources = open_inputs(args.path, start=args.start, end=args.end, model=model)
+    model, info = load_model(model_arg)
+    sources = open_inputs(rest[0], start=args.start, end=args.end, model=model)
     if len(sources) != 1:
         raise AliseError(f"{args.path} holds {len(sources)} series: give exactly one")
     src = sources[0]
-    print(f"alise reconstruct: encoding {src.name} ({src.n_dates} dates, {src.grid.describe()})", file=sys.stderr)
+    print(f"alise reconstruct: encoding {src.name} ({src.n_dates} dates, {src.grid.describe()}) with model "
+          f"{info['name']}", file=sys.stderr)
     dn = reconstruct(model, SITSStore([src], model.norm).read(0), days_since_origin(dates))  # (T', C, H, W)
     with atomic_dir(args.out, overwrite=args.overwrite) as tmp:
         for d, img in tqdm(list(zip(dates, dn)), desc="writing", unit="date", file=sys.stderr):
             write_geotiff(tmp / "s2" / f"{d.isoformat()}.tif", to_uint16(img), src.grid, nodata=0,
                           descriptions=list(model.norm.bands),
-                          tags={"DATE": d.isoformat(), "SOURCE": "alise reconstruct (decoder)", "INPUT": src.name})
+                          tags={"DATE": d.isoformat(), "SOURCE": "alise reconstruct (decoder)", "INPUT": src.name,
+                                "ALISE_MODEL": info["name"], "ALISE_MODEL_SHA256": info["sha256"] or ""})
     print(f"alise reconstruct: wrote {len(dates)} image(s) to {args.out}/s2", file=sys.stderr)
     return 0

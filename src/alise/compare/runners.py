@@ -1,36 +1,35 @@
-"""One runner per model of the comparison ([P] Table II), all on the downstream probe's training loop.
+"""The models of ``alise compare`` ([P] Table II): one registry entry per model kind.
 
-Every runner trains and evaluates with :class:`alise.downstream.probe.Probe` — same splits
-(:func:`alise.commands.probe.build_runs`), same protocol (Adam, ReduceLROnPlateau, best validation
-macro-F1, early stopping), same loss and the same metric (macro-F1 over the labelled classes,
-background/void ignored). The probe knows two shapes of model, so each baseline is plugged
-into one of them through a thin adapter:
+Every kind is trained and evaluated by the same :class:`alise.downstream.probe.Probe` — same
+splits (:func:`alise.commands.probe.build_runs`), solvers, loss and metric (macro-F1 over the
+labelled classes, background/void ignored). An entry of :data:`REGISTRY` says what the kind is
+(its row of Table II, frozen or trained end to end, which pre-trained model it needs) and how to
+build its :class:`~alise.downstream.probe.ProbeParts`:
 
-============ ===================================== =============================================
-kind         what trains                           plugged in as
-============ ===================================== =============================================
-alise-lp     Linear(n_q·D → K) on frozen ALISE Y   probe ``lp`` as is
-alise-ft/fs  ALISE encoder + that head             probe ``ft`` / ``fs`` as is
-ubarn-fr     U-BARN shallow classifier (13.8K)     ``lp`` on cached per-date U-BARN features,
-                                                   head swapped (:class:`TemporalFeatureHead`)
-ubarn-ft/fs  U-BARN (U-Net+Transformer) + SC       ``ft`` with an encoder returning logits
-utae         U-TAE from scratch                    ``ft`` with an encoder returning logits
-presto-lp    Linear(128 → K) on frozen Presto      ``lp`` on cached Presto embeddings
-gf-lp        Linear(G·C → K) on gap-filled series  ``lp`` on cached GF features (5-day grid)
-============ ===================================== =============================================
+============ ============ ====================================================================
+kind         trains       parts
+============ ============ ====================================================================
+alise-lp     frozen       ALISE embeddings Y (Q·D) → Linear(Q·D → K)
+alise-ft/fs  end to end   ALISE encoder + that head (fine-tuned / from a fresh initialisation)
+ubarn-fr     frozen       per-date U-BARN features → U-BARN's shallow classifier (13.8K)
+ubarn-ft/fs  end to end   U-Net + Transformer + shallow classifier
+utae         end to end   U-TAE from scratch
+presto-lp    frozen       Presto mean embedding (128) of monthly median composites → Linear
+gf-lp        frozen       series gap-filled on a 5-day grid (G·C) → Linear
+median-lp    frozen       monthly median composites of clear pixels (M·C) → Linear
+============ ============ ====================================================================
 
-"Encoder returning logits": the probe's ``ft`` path computes ``head(encoder.encode(x, days,
-valid))``; our wrappers return ``(B, 1, K, H, W)`` from ``encode`` and the head becomes a reshape,
-so the probe trains the whole network end to end. Cached features are ``(F, H, W)`` per source,
-computed once (duck-typed :class:`FeatureTable`, like :class:`~alise.downstream.features.FeatureCache`).
+Adding a kind: one :class:`ModelKind` in :data:`REGISTRY` and its builder (and a row in
+:data:`alise.compare.table.PAPER`). Frozen features are computed once per task and shared by all
+runs (:meth:`Task.features`).
 """
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -38,35 +37,64 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from alise.config import ALISEConfig
-from alise.downstream.heads import LinearProbe, SegmentationModel, count_parameters
+from alise.downstream.heads import LinearProbe, count_parameters
+from alise.downstream.probe import ProbeParts
 from alise.errors import AliseError
 
-KINDS: tuple[str, ...] = ("alise-lp", "alise-ft", "alise-fs", "ubarn-fr", "ubarn-ft", "ubarn-fs", "utae",
-                          "presto-lp", "gf-lp")
 PAPER_WIDTHS = ((64, 64, 64, 128), (32, 32, 64, 128))
 
 
 @dataclass
 class Task:
-    """Everything a runner needs: sources, label space, runs, protocol, and the models to reuse."""
+    """Everything a builder needs: sources, label space, runs, protocol, and the models to reuse."""
 
     sources: list
     labels: object  # alise.downstream.probe.LabelSpace
     runs: list  # [alise.downstream.probe.Run]
-    probe: object  # alise.downstream.probe.ProbeConfig (mode is set per runner)
+    probe: object  # alise.downstream.probe.ProbeConfig (mode is set per kind)
     norm: object  # NormStats of the data, for models trained from scratch
     config: ALISEConfig = field(default_factory=ALISEConfig)
     alise: object = None  # pre-trained ALISE (alise-lp/ft)
     ubarn: object = None  # pre-trained UBARN (ubarn-fr/ft)
     progress: bool = False
     _stores: dict = field(default_factory=dict)
+    _features: dict = field(default_factory=dict)
 
     def store(self, norm):
+        """The :class:`~alise.downstream.features.SITSStore` of the sources under ``norm`` (one per norm)."""
         from alise.downstream.features import SITSStore
 
         if norm not in self._stores:
             self._stores[norm] = SITSStore(self.sources, norm)
         return self._stores[norm]
+
+    def features(self, key: str, make: Callable[[], object]):
+        """The frozen feature source ``key``, built once by ``make()`` and shared by every run."""
+        if key not in self._features:
+            self._features[key] = make()
+        return self._features[key]
+
+
+@dataclass(frozen=True)
+class ModelKind:
+    """One model of the comparison.
+
+    Attributes:
+        name: the ``--models`` key.
+        row: its row in [P] Table II (or the closest).
+        mode: ``lp`` (frozen features + head), ``ft`` (pre-trained, end to end) or ``fs`` (from scratch).
+        pretrained: which pre-trained model it needs: ``"alise"``, ``"ubarn"``, ``"presto"``
+            (published weights, shipped) or None.
+        build: ``build(task) → ProbeParts`` for one run (fresh trainable parts every call).
+        count: ``count(config, num_classes) → int`` trainable parameters, without data.
+    """
+
+    name: str
+    row: str
+    mode: str
+    pretrained: str | None
+    build: Callable[[Task], ProbeParts]
+    count: Callable[[ALISEConfig, int], int]
 
 
 @dataclass
@@ -79,106 +107,24 @@ class ModelRun:
     details: dict = field(default_factory=dict)
 
 
-# ---------------------------------------------------------------------------- adapters
-class FeatureTable:
-    """Per-source features ``(F, H, W)`` computed once by ``fn(i)``; the probe reads windows of them."""
-
-    def __init__(self, fn: Callable[[int], np.ndarray], dtype=np.float32):
-        self.fn, self.dtype, self._data, self.n_encoded = fn, np.dtype(dtype), {}, 0
-
-    def get(self, i: int) -> np.ndarray:
-        if i not in self._data:
-            self._data[i] = np.asarray(self.fn(i), dtype=self.dtype)
-            self.n_encoded += 1
-        return self._data[i]
-
-    def window(self, i: int, window) -> Tensor:
-        """``(F, h, w)`` float32 of ``window = (row, col, h, w)``."""
-        r, c, h, w = window
-        return torch.from_numpy(np.ascontiguousarray(self.get(i)[:, r:r + h, c:c + w], dtype=np.float32))
-
-
-def feature_spec(n_features: int, multiple: int = 1) -> SimpleNamespace:
-    """Stand-in "model" for the probe's lp mode: its head becomes Linear(n_features → K)."""
-    return SimpleNamespace(config=SimpleNamespace(n_q=1, d_model=int(n_features),
-                                                  encoder_widths=(0,) * (int(math.log2(multiple)) + 1)))
-
-
-class TemporalFeatureHead(nn.Module):
-    """U-BARN's shallow classifier on cached per-date features.
-
-    A pixel's feature vector is ``T_max`` blocks of ``1 + D`` values: a validity flag (1 = real
-    date, 0 = padding) followed by the D U-BARN features of that date, so series of different
-    lengths share one table and padded dates are masked in the attention.
-    """
-
-    def __init__(self, d_model: int, num_classes: int):
-        super().__init__()
-        from alise.baselines import UBarnShallowClassifier
-
-        self.d_model = d_model
-        self.sc = UBarnShallowClassifier(d_model, num_classes)
-
-    def forward_flat(self, f: Tensor) -> Tensor:
-        """``(N, T·(1+D))`` → ``(N, K)`` logits."""
-        seq = rearrange(f, "n (t e) -> n t e", e=self.d_model + 1)
-        valid = seq[..., 0] > 0.5  # (N, T)
-        return self.sc(seq[..., 1:, None, None], valid)[..., 0, 0]  # pixels as a batch of 1×1 images
-
-    def forward(self, y: Tensor) -> Tensor:
-        """``(B, T·(1+D), H, W)`` → ``(B, K, H, W)``."""
-        b, _, h, w = y.shape
-        out = self.forward_flat(rearrange(y, "b f h w -> (b h w) f"))
-        return rearrange(out, "(b h w) k -> b k h w", b=b, h=h, w=w)
-
-
-class _SSTE(nn.Module):
-    """``encode`` = U-BARN's per-date features, so :func:`encode_sits` tiles/pads them: (B, T, D, H, W)."""
-
-    def __init__(self, ubarn):
-        super().__init__()
-        self.ubarn, self.config = ubarn, ubarn.config
-
-    def encode(self, x, days, valid_dates):
-        return self.ubarn.sste(x, days, valid_dates)
-
-
-class LogitsEncoder(nn.Module):
-    """A whole segmentation network posing as an encoder: ``encode → (B, 1, K, H, W)`` logits.
-
-    Subclasses implement ``logits(x, days, valid_dates) -> (B, K, H, W)`` and ``encoder_modules``.
-    """
-
-    def __init__(self, num_classes: int, multiple: int):
-        super().__init__()
-        self.config = SimpleNamespace(n_q=1, d_model=num_classes, encoder_widths=(0,) * (int(math.log2(multiple)) + 1))
-
-    def encode(self, x: Tensor, days: Tensor, valid_dates: Tensor) -> Tensor:
-        return self.logits(x, days, valid_dates)[:, None]
-
-
-class _Squeeze(nn.Module):
-    """The "head" of a :class:`LogitsEncoder`: ``(B, 1, K, H, W)`` → ``(B, K, H, W)`` (4-D passes through)."""
-
-    def forward(self, y: Tensor) -> Tensor:
-        return y.flatten(1, 2) if y.ndim == 5 else y
-
-
-class UBarnSegmenter(LogitsEncoder):
-    """U-BARN^FT/FS: U-Net + Transformer + shallow classifier, trained end to end."""
+# ---------------------------------------------------------------------------- networks
+class UBarnSegmenter(nn.Module):
+    """U-BARN^FT/FS: U-Net + Transformer + shallow classifier, ``(x, days, valid) → (B, K, H, W)``."""
 
     def __init__(self, ubarn, num_classes: int):
-        super().__init__(num_classes, 2 ** (len(ubarn.config.encoder_widths) - 1))
+        super().__init__()
         from alise.baselines import UBarnShallowClassifier
 
         self.ubarn = ubarn
         self.sc = UBarnShallowClassifier(ubarn.config.d_model, num_classes)
 
-    def logits(self, x: Tensor, days: Tensor, valid_dates: Tensor) -> Tensor:
+    def forward(self, x: Tensor, days: Tensor, valid_dates: Tensor) -> Tensor:
         return self.sc(self.ubarn.sste(x, days, valid_dates), valid_dates)
 
-    def encoder_modules(self) -> dict[str, nn.Module]:
-        return {**self.ubarn.encoder_modules(), "sc": self.sc}
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        """The encoder path (no reconstruction head) and the classifier."""
+        mods = {**self.ubarn.encoder_modules(), "sc": self.sc}
+        return [p for m in mods.values() for p in m.parameters()]
 
 
 def build_utae(config: ALISEConfig, num_classes: int) -> nn.Module:
@@ -193,38 +139,18 @@ def build_utae(config: ALISEConfig, num_classes: int) -> nn.Module:
                 n_head=n_head, d_model=2 * enc[-1], mlp=(2 * enc[-1], enc[-1]))
 
 
-class UTAESegmenter(LogitsEncoder):
-    """U-TAE from scratch (its own paper's architecture, or scaled like ``config``)."""
-
-    def __init__(self, config: ALISEConfig, num_classes: int):
-        super().__init__(num_classes, 2 ** (len(config.encoder_widths) - 1))
-        self.utae = build_utae(config, num_classes)
-
-    def logits(self, x: Tensor, days: Tensor, valid_dates: Tensor) -> Tensor:
-        return self.utae(x, days, valid_dates)
-
-    def encoder_modules(self) -> dict[str, nn.Module]:
-        return {"utae": self.utae}
-
-
-def plug_end_to_end(probe) -> None:
-    """Make a ``ft`` probe built on a :class:`LogitsEncoder` train it end to end with no extra head."""
-    probe.head = _Squeeze()
-    probe.net = SegmentationModel(probe.encoder, probe.head)
-    probe.params = probe.net.trainable_parameters()
-
-
-# ---------------------------------------------------------------------------- features
+# ---------------------------------------------------------------------------- frozen features
 def ubarn_features(ubarn, store, t_max: int) -> Callable[[int], np.ndarray]:
     """``fn(i) -> (T_max·(1+D), H, W)``: frozen U-BARN features with a validity flag per date."""
-    from alise.downstream.features import encode_sits
+    from alise.encode.array import encode_array
 
-    shim = _SSTE(ubarn).eval()
+    ubarn = ubarn.eval()
 
     def fn(i: int) -> np.ndarray:
         s = store.read(i)
         with torch.inference_mode():
-            y = encode_sits(shim, s, flatten=False)  # (T, D, H, W)
+            y = encode_array(ubarn, s.x, s.days, forward=lambda x, d, v, **_: ubarn.sste(x, d, v),
+                             multiple=ubarn.config.multiple)  # (T, D, H, W)
         t, d, h, w = y.shape
         out = y.new_zeros((t_max, 1 + d, h, w))
         out[:t, 0] = 1.0
@@ -283,100 +209,192 @@ def gf_features_fn(store, grid: np.ndarray) -> Callable[[int], np.ndarray]:
     return fn
 
 
-# ---------------------------------------------------------------------------- runners
+def month_span(sources) -> tuple[int, int]:
+    """First and last calendar month (months since January 2014) over all sources."""
+    from alise.baselines.composites import calendar_months
+
+    months = [calendar_months(torch.as_tensor(np.asarray(s.days, dtype=np.float64))) for s in sources]
+    return int(min(int(m.min()) for m in months)), int(max(int(m.max()) for m in months))
+
+
+def median_features_fn(sources, norm, span: tuple[int, int]) -> Callable[[int], np.ndarray]:
+    """``fn(i) -> (M·C, H, W)``: monthly median composites of clear pixels on the common months
+    ``span``, normalised like the model inputs; months without a clear observation are 0."""
+    from alise.baselines.composites import calendar_months, monthly_median_composites
+
+    first, last = span
+    m_all = last - first + 1
+
+    def fn(i: int) -> np.ndarray:
+        raw = sources[i].read()
+        comp, _, comp_valid = monthly_median_composites(raw.dn, raw.days, raw.valid)  # (M_i, C, H, W)
+        start = int(calendar_months(torch.as_tensor(np.asarray(raw.days, dtype=np.float64))).min()) - first
+        x = norm.apply(comp).numpy()
+        x = np.where(comp_valid.numpy()[:, None], x, 0.0)
+        out = np.zeros((m_all, *x.shape[1:]), np.float32)
+        out[start:start + x.shape[0]] = x
+        return out.reshape(-1, *x.shape[2:])
+
+    return fn
+
+
+# ---------------------------------------------------------------------------- builders
+def _k(task: Task) -> int:
+    return task.labels.num_classes
+
+
+def _alise(mode: str) -> Callable[[Task], ProbeParts]:
+    def build(task: Task) -> ProbeParts:
+        from alise.downstream.features import FeatureCache
+        from alise.downstream.probe import alise_parts
+        from alise.model import ALISE
+
+        if mode == "fs":
+            model = task.alise if task.alise is not None else ALISE(task.config, task.norm)
+        else:
+            model = task.alise
+        store = task.store(model.norm)
+        feats = task.features("alise", lambda: FeatureCache(model, store)) if mode == "lp" else None
+        return alise_parts(model, mode, _k(task), store, feats)
+
+    return build
+
+
+def _ubarn_fr(task: Task) -> ProbeParts:
+    from alise.baselines import UBarnFeatureHead
+    from alise.downstream.features import FeatureTable
+
+    ub = task.ubarn
+    t_max = max(s.n_dates for s in task.sources)
+    feats = task.features("ubarn", lambda: FeatureTable(ubarn_features(ub, task.store(ub.norm), t_max),
+                                                        dtype=np.float16))
+    return ProbeParts(head=UBarnFeatureHead(ub.config.d_model, _k(task)), features=feats)
+
+
+def _ubarn_e2e(pretrained: bool) -> Callable[[Task], ProbeParts]:
+    def build(task: Task) -> ProbeParts:
+        from alise.baselines.ubarn import UBARN
+
+        ub = copy.deepcopy(task.ubarn) if pretrained else UBARN(task.config, task.norm)
+        net = UBarnSegmenter(ub, _k(task))
+        return ProbeParts(network=net, store=task.store(ub.norm), multiple=ub.config.multiple,
+                          trainable=net.trainable_parameters())
+
+    return build
+
+
+def _utae(task: Task) -> ProbeParts:
+    net = build_utae(task.config, _k(task))
+    return ProbeParts(network=_UTAEForward(net), store=task.store(task.norm), multiple=task.config.multiple)
+
+
+class _UTAEForward(nn.Module):
+    """U-TAE as a probe network: ``(x, days, valid) → (B, K, H, W)``."""
+
+    def __init__(self, utae: nn.Module):
+        super().__init__()
+        self.utae = utae
+
+    def forward(self, x: Tensor, days: Tensor, valid_dates: Tensor) -> Tensor:
+        return self.utae(x, days, valid_dates)
+
+
+def _frozen_linear(key: str, make_fn: Callable[[Task], tuple[Callable[[int], np.ndarray], int]]):
+    def build(task: Task) -> ProbeParts:
+        from alise.downstream.features import FeatureTable
+
+        fn, n = make_fn(task)
+        feats = task.features(key, lambda: FeatureTable(fn))
+        return ProbeParts(head=LinearProbe(1, n, _k(task)), features=feats)
+
+    return build
+
+
+def _presto_fn(task: Task):
+    return presto_features(task.sources), 128
+
+
+def _gf_fn(task: Task):
+    grid = gf_grid(task.sources)
+    return gf_features_fn(task.store(task.norm), grid), len(grid) * task.config.in_channels
+
+
+def _median_fn(task: Task):
+    span = month_span(task.sources)
+    return median_features_fn(task.sources, task.norm, span), (span[1] - span[0] + 1) * task.config.in_channels
+
+
+def _count_alise_ft(config: ALISEConfig, k: int) -> int:
+    from alise.downstream.heads import SegmentationModel
+    from alise.model import ALISE
+
+    return count_parameters(SegmentationModel(ALISE(config), LinearProbe(config.n_q, config.d_model, k))
+                            .trainable_parameters())
+
+
+def _count_ubarn_ft(config: ALISEConfig, k: int) -> int:
+    from alise.baselines.ubarn import UBARN
+
+    return count_parameters(UBarnSegmenter(UBARN(config), k).trainable_parameters())
+
+
+def _count_ubarn_fr(config: ALISEConfig, k: int) -> int:
+    from alise.baselines import UBarnFeatureHead
+
+    return count_parameters(UBarnFeatureHead(config.d_model, k))
+
+
+REGISTRY: dict[str, ModelKind] = {m.name: m for m in (
+    ModelKind("alise-lp", "ALISE^LP", "lp", "alise", _alise("lp"),
+              lambda c, k: count_parameters(LinearProbe(c.n_q, c.d_model, k))),
+    ModelKind("alise-ft", "ALISE^FT", "ft", "alise", _alise("ft"), _count_alise_ft),
+    ModelKind("alise-fs", "ALISE^FS", "fs", None, _alise("fs"), _count_alise_ft),
+    ModelKind("ubarn-fr", "U-BARN^FR", "lp", "ubarn", _ubarn_fr, _count_ubarn_fr),
+    ModelKind("ubarn-ft", "U-BARN^FT", "ft", "ubarn", _ubarn_e2e(True), _count_ubarn_ft),
+    ModelKind("ubarn-fs", "U-BARN^FS", "fs", None, _ubarn_e2e(False), _count_ubarn_ft),
+    ModelKind("utae", "U-TAE", "fs", None, _utae, lambda c, k: count_parameters(build_utae(c, k))),
+    ModelKind("presto-lp", "Presto^LP", "lp", "presto", _frozen_linear("presto", _presto_fn),
+              lambda c, k: count_parameters(LinearProbe(1, 128, k))),
+    ModelKind("gf-lp", "GF^LP", "lp", None, _frozen_linear("gf", _gf_fn),
+              lambda c, k, dates=73: count_parameters(LinearProbe(1, dates * c.in_channels, k))),
+    ModelKind("median-lp", "monthly medians^LP", "lp", None, _frozen_linear("median", _median_fn),
+              lambda c, k, months=12: count_parameters(LinearProbe(1, months * c.in_channels, k))),
+)}
+KINDS: tuple[str, ...] = tuple(REGISTRY)
+
+DETAILS = {
+    "ubarn-fr": lambda task: f"{max(s.n_dates for s in task.sources)} dates × (1 + {task.ubarn.config.d_model}) "
+                             "per pixel (float16)",
+    "presto-lp": lambda task: "Presto mean embedding (128) of monthly median composites of clear pixels",
+    "gf-lp": lambda task: f"{len(gf_grid(task.sources))} dates (5-day grid) × {task.config.in_channels} bands",
+    "median-lp": lambda task: (f"{month_span(task.sources)[1] - month_span(task.sources)[0] + 1} monthly medians × "
+                               f"{task.config.in_channels} bands"),
+}
+
+
+# ---------------------------------------------------------------------------- running
 def run_model(kind: str, task: Task) -> ModelRun:
     """Train and evaluate ``kind`` on every run of ``task``."""
     from dataclasses import replace
 
     from alise.downstream.probe import Probe
 
-    if kind not in KINDS:
+    if kind not in REGISTRY:
         raise AliseError(f"unknown model {kind!r}: choose among {', '.join(KINDS)}")
-    k = task.labels.num_classes
-    details: dict = {}
-    mode = {"alise-lp": "lp", "alise-ft": "ft", "alise-fs": "fs"}.get(kind, "lp" if kind.endswith("-lp")
-                                                                       or kind == "ubarn-fr" else "ft")
-    cfg = replace(task.probe, mode=mode)
-
-    if kind.startswith("alise"):
-        model = task.alise
-        cache = None
-        if mode == "lp":
-            from alise.downstream.features import FeatureCache
-
-            cache = FeatureCache(model, task.store(model.norm))
-
-        def make():
-            return Probe(model, task.store(model.norm), task.labels, cfg, cache=cache)
-    elif kind == "ubarn-fr":
-        ub = task.ubarn
-        t_max = max(s.n_dates for s in task.sources)
-        table = FeatureTable(ubarn_features(ub, task.store(ub.norm), t_max), dtype=np.float16)
-        details["features"] = f"{t_max} dates × (1 + {ub.config.d_model}) per pixel (float16)"
-
-        def make():
-            p = Probe(feature_spec(t_max * (1 + ub.config.d_model)), task.store(ub.norm), task.labels, cfg, cache=table)
-            torch.manual_seed(cfg.seed)
-            p.head = TemporalFeatureHead(ub.config.d_model, k)
-            p.params = list(p.head.parameters())
-            return p
-    elif kind in ("presto-lp", "gf-lp"):
-        if kind == "presto-lp":
-            fn, n_feat, norm = presto_features(task.sources), 128, task.norm
-            details["features"] = "Presto mean embedding (128) of monthly median composites of clear pixels"
-        else:
-            grid = gf_grid(task.sources)
-            norm = task.norm
-            fn, n_feat = gf_features_fn(task.store(norm), grid), len(grid) * task.config.in_channels
-            details["features"] = f"{len(grid)} dates (5-day grid) × {task.config.in_channels} bands"
-        table = FeatureTable(fn)
-
-        def make():
-            return Probe(feature_spec(n_feat), task.store(norm), task.labels, cfg, cache=table)
-    else:  # end to end: ubarn-ft, ubarn-fs, utae
-        def make():
-            import copy
-
-            from alise.baselines.ubarn import UBARN
-
-            torch.manual_seed(cfg.seed)
-            if kind == "utae":
-                enc, norm = UTAESegmenter(task.config, k), task.norm
-            elif kind == "ubarn-ft":
-                enc, norm = UBarnSegmenter(copy.deepcopy(task.ubarn), k), task.ubarn.norm
-            else:
-                enc, norm = UBarnSegmenter(UBARN(task.config, task.norm), k), task.norm
-            p = Probe(enc, task.store(norm), task.labels, cfg)
-            plug_end_to_end(p)
-            return p
-
+    entry = REGISTRY[kind]
+    cfg = replace(task.probe, mode=entry.mode)
     results = []
     for r in task.runs:
-        probe = make()
+        torch.manual_seed(cfg.seed)
+        probe = Probe(task.sources, task.labels, cfg, entry.build(task))
         results.append((r, probe.fit(r, progress=task.progress)))
+    details = {"features": DETAILS[kind](task)} if kind in DETAILS else {}
     return ModelRun(kind, results, results[0][1].trainable_parameters, details)
 
 
-def trainable_parameter_counts(num_classes: int = 19, config: ALISEConfig = ALISEConfig(),
-                               gf_dates: int = 73) -> dict[str, int]:
-    """Trainable parameters of every kind, counted on the modules the runners train (no data needed).
+def trainable_parameter_counts(num_classes: int = 19, config: ALISEConfig = ALISEConfig()) -> dict[str, int]:
+    """Trainable parameters of every kind, counted on the modules the builders make (no data needed).
 
-    ``gf_dates``: grid length of GF-LP (73 = one year on a 5-day grid, e.g. PASTIS).
+    GF-LP is counted on a one-year 5-day grid (73 dates, e.g. PASTIS), monthly medians on 12 months.
     """
-    from alise.baselines.ubarn import UBARN
-    from alise.model import ALISE
-
-    k = num_classes
-    alise = SegmentationModel(ALISE(config), LinearProbe(config.n_q, config.d_model, k))
-    ubarn = UBarnSegmenter(UBARN(config), k)
-    return {
-        "alise-lp": count_parameters(LinearProbe(config.n_q, config.d_model, k)),
-        "alise-ft": count_parameters(alise.trainable_parameters()),
-        "alise-fs": count_parameters(alise.trainable_parameters()),
-        "ubarn-fr": count_parameters(TemporalFeatureHead(config.d_model, k)),
-        "ubarn-ft": count_parameters(SegmentationModel(ubarn, _Squeeze()).trainable_parameters()),
-        "ubarn-fs": count_parameters(SegmentationModel(ubarn, _Squeeze()).trainable_parameters()),
-        "utae": count_parameters(UTAESegmenter(config, k).utae),
-        "presto-lp": count_parameters(LinearProbe(1, 128, k)),
-        "gf-lp": count_parameters(LinearProbe(1, gf_dates * config.in_channels, k)),
-    }
+    return {name: entry.count(config, num_classes) for name, entry in REGISTRY.items()}

@@ -18,6 +18,7 @@ PAPER: dict[str, tuple[str, str, str, str]] = {
     "ubarn-fr": ("U-BARN^FR", "multi-year European dataset", "13.8K", "59.4 ± 2.8"),
     "utae": ("U-TAE", "✗", "1.1M", "80.9 ± 2.4"),
     "gf-lp": ("GF^LP", "✗", "–", "–"),
+    "median-lp": ("monthly medians^LP", "✗", "–", "–"),
 }
 
 
@@ -41,19 +42,25 @@ def model_entry(kind: str, pretraining: str, trainable_parameters: int, macro_f1
             "metrics_file": metrics_file, "details": details or {}}
 
 
+def _fit_text(details: dict) -> str:
+    solver, stopped = details.get("solver"), details.get("stopped")
+    return f"{solver}, {stopped}" if solver else "–"
+
+
 def render_markdown(report: dict) -> str:
     """``comparison.md`` from the ``comparison.json`` content."""
     lines = [f"# Model comparison ({report['metric_name']})", "",
              f"Data: {', '.join(f'`{d}`' for d in report['data'])} — {report['n_series']} series, "
              f"{report['num_classes']} classes (ignored: {', '.join(map(str, report['ignore'])) or 'none'}).",
              f"Split: {report['split_text']}; {report['n_runs']} run(s); protocol: {report['protocol_text']}.", "",
-             "| model | pre-training data | trainable parameters | macro-F1 (%) | paper, PASTIS (%) |",
-             "|---|---|---:|---:|---:|"]
+             "| model | pre-training data | trainable parameters | macro-F1 (%) | fit (how it stopped) | paper, PASTIS (%) |",
+             "|---|---|---:|---:|---|---:|"]
     for m in report["models"]:
         f1 = m["macro_f1"]
         score = f"{100 * f1['mean']:.1f} ± {100 * f1['std']:.1f}"
         lines.append(f"| {m['name']} | {m['pretraining']} | {m['trainable_parameters_text']} "
-                     f"({m['trainable_parameters']:,}) | {score} | {m['paper']['pastis_f1']} |")
+                     f"({m['trainable_parameters']:,}) | {score} | {_fit_text(m.get('details', {}))} "
+                     f"| {m['paper']['pastis_f1']} |")
     lines += ["", "Macro-F1: mean ± std (population) over the runs, per-class F1 averaged over the labelled "
                   "classes present in the test truth; background/void ignored (`alise.metrics`). "
                   "Per-model details (per-class F1, confusion, training history): `<model>/metrics.json`.", ""]

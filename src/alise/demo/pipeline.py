@@ -49,7 +49,6 @@ class Preset:
     crop: int  # pre-training crop side, pixels
     n_dates: int  # consecutive dates per pre-training sample
     batch_size: int
-    probe_epochs: int  # full-batch steps of the linear probe
     split_seeds: tuple[int, ...]  # spatial-block splits averaged for the probe
     thumbnails: int  # dates shown per series
     samples_per_epoch: int | None = None  # pre-training samples per epoch (None: one per crop tile)
@@ -62,9 +61,9 @@ TINY_ARCH = dict(encoder_widths=(8, 8, 8, 16), decoder_widths=(8, 8, 8, 16), d_m
                  n_layers=1, n_q=4, proj_d_k=8, d_emb=16, d_proj_hidden=16, n_groups=4)
 PRESETS = {
     "full": Preset("full", sites=4, size=64, years=(2018, 2019), arch=DEMO_ARCH, max_steps=300, crop=32, n_dates=32,
-                   batch_size=2, probe_epochs=300, split_seeds=(0, 1, 2), thumbnails=8),
+                   batch_size=2, split_seeds=(0, 1, 2), thumbnails=8),
     "quick": Preset("quick", sites=2, size=32, years=(2018, 2019), arch=TINY_ARCH, max_steps=4, crop=16, n_dates=12,
-                    batch_size=2, probe_epochs=60, split_seeds=(0,), thumbnails=4, samples_per_epoch=8,
+                    batch_size=2, split_seeds=(0,), thumbnails=4, samples_per_epoch=8,
                     real_dates=("2018-03-01", "2018-10-31")),
 }
 

@@ -87,7 +87,6 @@ def stage_data(demo: Demo, rec: dict, real_path: Path | None) -> None:
 # ====================================================================== 2. pre-training
 def stage_pretrain(demo: Demo, rec: dict) -> None:
     from alise.config import ALISEConfig
-    from alise.model import ALISE
     from alise.model_io import load
     from alise.plots import plot_loss_curves
     from alise.train import PretrainJob, run_pretraining
@@ -105,10 +104,10 @@ def stage_pretrain(demo: Demo, rec: dict) -> None:
                       keep_checkpoints=1, progress=o.progress)
     record = run_pretraining(job)
     demo.model = load(run / "model")
-    import torch
+    from alise.downstream.controls import random_twin
 
-    torch.manual_seed(o.seed)
-    demo.random_model = ALISE(demo.model.config, norm=demo.model.norm).eval()
+    # The control: same architecture and input statistics, fresh weights (alise.downstream.controls).
+    demo.random_model = random_twin(demo.model, seed=o.seed)
     sets = " ".join(f"{k}={','.join(map(str, v)) if isinstance(v, tuple) else v}" for k, v in overrides.items())
     rec.update(
         arch=o.arch, overrides={k: list(v) if isinstance(v, tuple) else v for k, v in overrides.items()},

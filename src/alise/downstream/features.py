@@ -103,39 +103,31 @@ def _raw_sits(raw, norm) -> SITS:
     return s
 
 
-class FeatureCache:
-    """Frozen embeddings ``(Q·D, H, W)`` of whole sources, each computed once.
+class FeatureTable:
+    """Frozen per-pixel features ``(F, H, W)`` of whole sources, each computed once by ``fn(i)``.
+
+    The probe's frozen feature source (:class:`alise.downstream.probe.ProbeParts`): ALISE
+    embeddings (:class:`FeatureCache`), U-BARN per-date features, Presto, gap-filled series.
 
     Args:
-        model: ALISE model; put in eval mode here and only ever run under ``inference_mode``.
-        store: :class:`SITSStore` giving the normalised series.
-        cache_dir: None to keep embeddings in RAM, else a directory for ``.npy`` memory maps.
+        fn: ``fn(i) → (F, H, W)`` array of source ``i``.
+        cache_dir: None to keep features in RAM, else a directory for ``.npy`` memory maps.
         dtype: storage dtype (float32, or float16 to halve the footprint).
-        progress: optional callable ``progress(i)`` called after each source is encoded.
+        progress: optional callable ``progress(i)`` called after each source is computed.
     """
 
-    def __init__(self, model, store: SITSStore, cache_dir: str | Path | None = None,
-                 dtype: np.dtype = np.float32, progress=None):
-        self.model, self.store = model, store
+    def __init__(self, fn, cache_dir: str | Path | None = None, dtype: np.dtype = np.float32, progress=None):
+        self.fn = fn
         self.cache_dir = None if cache_dir is None else Path(cache_dir)
         self.dtype = np.dtype(dtype)
         self.progress = progress
         self._data: dict[int, np.ndarray] = {}
-        self._infer = None
         self.n_encoded = 0
 
-    def _frozen(self):
-        """The model as it encodes: an inference copy (BatchNorm folded, channels_last on CPU) when
-        the model offers one (:meth:`alise.model.ALISE.for_inference`), else the model in eval mode."""
-        if self._infer is None:
-            self._infer = inference_model(self.model)
-        return self._infer
-
     def get(self, i: int) -> np.ndarray:
-        """Embedding of source ``i``: ``(Q·D, H, W)`` array (memory map if ``cache_dir``)."""
+        """Features of source ``i``: ``(F, H, W)`` array (memory map if ``cache_dir``)."""
         if i not in self._data:
-            with torch.inference_mode():
-                y = encode_sits(self._frozen(), self.store.read(i)).cpu().numpy().astype(self.dtype, copy=False)
+            y = np.asarray(self.fn(i)).astype(self.dtype, copy=False)
             if self.cache_dir is not None:
                 self.cache_dir.mkdir(parents=True, exist_ok=True)
                 mm = np.lib.format.open_memmap(self.cache_dir / f"source_{i:06d}.npy", mode="w+", dtype=self.dtype,
@@ -150,6 +142,33 @@ class FeatureCache:
         return self._data[i]
 
     def window(self, i: int, window) -> Tensor:
-        """``(Q·D, h, w)`` float32 tensor of ``window = (row, col, h, w)`` of source ``i``."""
+        """``(F, h, w)`` float32 tensor of ``window = (row, col, h, w)`` of source ``i``."""
         r, c, h, w = window
         return torch.from_numpy(np.ascontiguousarray(self.get(i)[:, r:r + h, c:c + w], dtype=np.float32))
+
+
+class FeatureCache(FeatureTable):
+    """Frozen ALISE embeddings ``(Q·D, H, W)`` of whole sources, each computed once.
+
+    Args:
+        model: ALISE model; encoded through an inference copy, only ever under ``inference_mode``.
+        store: :class:`SITSStore` giving the normalised series.
+        cache_dir, dtype, progress: as :class:`FeatureTable`.
+    """
+
+    def __init__(self, model, store: SITSStore, cache_dir: str | Path | None = None,
+                 dtype: np.dtype = np.float32, progress=None):
+        super().__init__(self._encode, cache_dir, dtype, progress)
+        self.model, self.store = model, store
+        self._infer = None
+
+    def _frozen(self):
+        """The model as it encodes: an inference copy (BatchNorm folded, channels_last on CPU) when
+        the model offers one (:meth:`alise.model.ALISE.for_inference`), else the model in eval mode."""
+        if self._infer is None:
+            self._infer = inference_model(self.model)
+        return self._infer
+
+    def _encode(self, i: int) -> np.ndarray:
+        with torch.inference_mode():
+            return encode_sits(self._frozen(), self.store.read(i)).cpu().numpy()

@@ -32,8 +32,45 @@ def flatten_queries(y: Tensor) -> Tensor:
     return rearrange(y, "b q d h w -> b (q d) h w")
 
 
+class Standardise(nn.Module):
+    """Per-feature standardisation ``(f − mean) / scale`` fitted on training pixels only.
+
+    The statistics are buffers (saved with the head, not trained), so a head applies to new
+    features exactly the transform it was trained with. Identity until :meth:`fit` is called.
+    """
+
+    def __init__(self, n_features: int):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(n_features))
+        self.register_buffer("scale", torch.ones(n_features))
+
+    @torch.no_grad()
+    def fit(self, f: Tensor, keep: Tensor | None = None) -> "Standardise":
+        """Statistics of ``f (N, F)`` (float64 sums); features with ``keep == False`` stay untouched.
+
+        A (near-)constant feature gets scale 1, so it can neither blow up nor carry information.
+        """
+        f64 = f.double()
+        mean, std = f64.mean(0), f64.std(0, unbiased=False)
+        scale = torch.where(std > 1e-8 * (1 + mean.abs()), std, torch.ones_like(std))
+        if keep is not None:
+            mean, scale = torch.where(keep, mean, 0.0), torch.where(keep, scale, 1.0)
+        self.mean.copy_(mean.to(self.mean.dtype))
+        self.scale.copy_(scale.to(self.scale.dtype))
+        return self
+
+    def forward(self, f: Tensor) -> Tensor:
+        return (f - self.mean.to(f.dtype)) / self.scale.to(f.dtype)
+
+
 class LinearProbe(nn.Module):
-    """``Linear(Q·D → K)`` applied to every pixel of an aligned representation ([P] Fig. 5).
+    """``Linear(F → K)`` applied to every pixel's standardised features ([P] Fig. 5).
+
+    For ALISE, ``F = Q·D`` (the aligned representation flattened query-major); any other frozen
+    feature source (gap-filled series, Presto, monthly medians) uses ``n_q = 1, d_model = F``.
+    The standardisation (:class:`Standardise`) and the set of classes seen in training
+    (``active``, buffers) travel with the weights; the trainable parameters are those of the
+    paper's head only (12,179 for PASTIS).
 
     Args:
         n_q: Q, number of queries of the temporal projector.
@@ -44,15 +81,23 @@ class LinearProbe(nn.Module):
     def __init__(self, n_q: int, d_model: int, num_classes: int):
         super().__init__()
         self.n_q, self.d_model, self.num_classes = int(n_q), int(d_model), int(num_classes)
+        self.standardise = Standardise(self.n_q * self.d_model)
         self.linear = nn.Linear(self.n_q * self.d_model, self.num_classes)
+        self.register_buffer("active", torch.ones(self.num_classes, dtype=torch.bool))
 
-    @property
-    def in_features(self) -> int:
-        return self.n_q * self.d_model
+    def fit_standardisation(self, f: Tensor) -> None:
+        """Fit the feature statistics on training features ``(N, F)``."""
+        self.standardise.fit(f)
+
+    def regularised(self) -> list[nn.Parameter]:
+        """Parameters under the L2 penalty (the weights; biases are not penalised, as in scikit-learn)."""
+        return [self.linear.weight]
 
     def forward_flat(self, f: Tensor) -> Tensor:
-        """Logits of already flattened features: ``(..., Q·D)`` → ``(..., K)``."""
-        return self.linear(f)
+        """Logits of already flattened features: ``(..., F)`` → ``(..., K)``; classes never seen
+        in training (``active == False``) get −inf."""
+        logits = self.linear(self.standardise(f))
+        return logits.masked_fill(~self.active, float("-inf"))
 
     def forward(self, y: Tensor) -> Tensor:
         """Aligned representation → per-pixel logits.
@@ -66,7 +111,7 @@ class LinearProbe(nn.Module):
         if y.ndim == 5:
             y = flatten_queries(y)
         f = rearrange(y, "b f h w -> b h w f")
-        return rearrange(self.linear(f), "b h w k -> b k h w")
+        return rearrange(self.forward_flat(f), "b h w k -> b k h w")
 
 
 class SegmentationModel(nn.Module):
@@ -104,10 +149,3 @@ def count_parameters(module: nn.Module | list[nn.Parameter]) -> int:
     """Number of scalar parameters (e.g. 12,179 for the PASTIS linear probe)."""
     params = module.parameters() if isinstance(module, nn.Module) else module
     return int(sum(p.numel() for p in params))
-
-
-@torch.no_grad()
-def predict_logits(head: LinearProbe, features: Tensor, chunk: int = 1 << 16) -> Tensor:
-    """Apply ``head`` to cached features ``(N, Q·D)`` in chunks → ``(N, K)`` float32 logits."""
-    parts = [head.forward_flat(features[s:s + chunk].float()) for s in range(0, features.shape[0], chunk)]
-    return torch.cat(parts) if parts else features.new_zeros((0, head.num_classes))

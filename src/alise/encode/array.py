@@ -38,7 +38,8 @@ def uses_group_norm(model) -> bool:
 
 
 def encode_array(model, x: Tensor, days: Tensor, *, tile: int = 256, overlap: int = 64,
-                 group_norm: str = "raster", stats_windows: int = 16) -> Tensor:
+                 group_norm: str = "raster", stats_windows: int = 16, forward=None,
+                 multiple: int | None = None) -> Tensor:
     """Encode one series of any size: ``x (T, C, H, W)`` normalised, ``days (T,)`` → ``(Q, D, H, W)`` float32.
 
     A window within one tile is encoded at once (reflect-extended to the UNet's multiple of 8);
@@ -46,11 +47,16 @@ def encode_array(model, x: Tensor, days: Tensor, *, tile: int = 256, overlap: in
     ``group_norm="raster"`` a GroupNorm model uses one set of statistics for the whole window
     (``groupstats.py``), so the result does not depend on the tiling. The caller sets the model's
     mode and the autograd context (``torch.inference_mode`` for frozen features).
+
+    ``forward(x (1, T, C, h, w), days (1, T), valid (1, T)) → (1, ..., h, w)`` replaces
+    ``model.encode`` for other per-pixel networks (e.g. segmentation logits ``(1, K, h, w)``);
+    ``multiple`` then gives their side multiple (default: the model's UNet).
     """
     from alise.encode.groupstats import estimate, stats_samples
 
     t, _, h, w = x.shape
-    grid = TileGrid(h, w, tile, overlap, model_multiple(model))
+    grid = TileGrid(h, w, tile, overlap, multiple or model_multiple(model))
+    run = model.encode if forward is None else forward
     device = next(model.parameters()).device
     d = days.to(device=device, dtype=torch.float32).view(1, t)
     valid = torch.ones(1, t, dtype=torch.bool, device=device)
@@ -60,7 +66,7 @@ def encode_array(model, x: Tensor, days: Tensor, *, tile: int = 256, overlap: in
         return extend(x[..., r:r + rh, c:c + rw], tl.height, tl.width).to(device)
 
     kw = {}
-    if group_norm == "raster" and uses_group_norm(model) and len(grid) > 1:
+    if group_norm == "raster" and forward is None and uses_group_norm(model) and len(grid) > 1:
         picked = stats_samples(grid, stats_windows)
         th, tw = picked[0][0].height, picked[0][0].width
         stats = estimate(model.unet, [(window(tl), own) for tl, own in picked], len(picked),
@@ -68,12 +74,12 @@ def encode_array(model, x: Tensor, days: Tensor, *, tile: int = 256, overlap: in
         kw["group_stats"] = stats.pairs(device)
     out = None
     for tl in grid.tiles:  # a loop over tiles (bounded memory), not over dates or pixels
-        y = model.encode(window(tl)[None], d, valid, **kw)[0].float()  # (Q, D, th, tw)
+        y = run(window(tl)[None], d, valid, **kw)[0].float()  # (Q, D, th, tw), or (..., th, tw)
         r, c, rh, rw = tl.window
         if len(grid) == 1:
             return y[..., :rh, :rw]
         if out is None:
-            out = y.new_zeros((*y.shape[:2], h, w))
+            out = y.new_zeros((*y.shape[:-2], h, w))
         wgt = torch.from_numpy(grid.weight(tl)[:rh, :rw]).to(y.device)
         out[..., r:r + rh, c:c + rw] += y[..., :rh, :rw] * wgt
     return out

@@ -73,6 +73,7 @@ class EncodeOptions:
         overwrite: replace an existing output / a stale work directory.
         keep_parts: keep ``OUT.parts/`` after merging.
         progress: show a tqdm bar on stderr.
+        model_name: how the output's metadata names the model (e.g. the built-in model's name).
     """
 
     tile: int | None = None
@@ -91,6 +92,7 @@ class EncodeOptions:
     overwrite: bool = False
     keep_parts: bool = False
     progress: bool = True
+    model_name: str = ""
 
     def validate(self) -> "EncodeOptions":
         from alise.encode.tiling import validate_tiling
@@ -163,6 +165,18 @@ def model_fingerprint(model) -> str:
 # Plan: what is computed, checked on every (re)start and by the merge.
 
 
+def output_metadata(model, source, model_name: str = "") -> dict:
+    """What an embedding output says about itself (GeoTIFF tags, zarr attributes): the model, the
+    dates and bands it encoded, and the band layout."""
+    from alise import __version__
+
+    return {"ALISE_MODEL": model_name or "unnamed model", "ALISE_MODEL_SHA256": model_fingerprint(model),
+            "ALISE_VERSION": __version__, "ALISE_LAYOUT": f"band q{{query}}_d{{channel}}: {model.config.n_q} queries "
+                                                          f"x {model.config.d_model} channels, query-major",
+            "ALISE_DATES": f"{source.dates[0].isoformat()}/{source.dates[-1].isoformat()} ({len(source.dates)} dates)",
+            "ALISE_INPUT_BANDS": ",".join(model.norm.bands), "ALISE_DATE_ORIGIN": "2014-03-03"}
+
+
 def make_plan(model, source, opts: EncodeOptions) -> dict:
     g = source.grid
     plan = {
@@ -177,6 +191,7 @@ def make_plan(model, source, opts: EncodeOptions) -> dict:
         "group_norm": ({"mode": opts.group_norm, "stats_windows": opts.stats_windows} if uses_group_norm(model)
                        else None),
         "output": {"format": opts.fmt, "dtype": opts.dtype},
+        "metadata": output_metadata(model, source, opts.model_name),
     }
     return json.loads(json.dumps(plan))  # as it reads back from plan.json (tuples → lists)
 
@@ -469,7 +484,7 @@ def merge(out: str | Path, overwrite: bool = False, keep_parts: bool = False, pr
         assemble(grid, lambda t: piece_path(parts, t), out, fmt=fmt, dtype=dtype, georef=Georef(**{
             k: tuple(v) if isinstance(v, list) else v for k, v in plan["georef"].items()}),
             bands=band_names(plan["n_q"], plan["d_model"]), overwrite=overwrite,
-            progress=None if bar is None else bar.update)
+            progress=None if bar is None else bar.update, metadata=plan.get("metadata"))
     finally:
         if bar is not None:
             bar.close()

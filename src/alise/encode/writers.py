@@ -170,7 +170,8 @@ def _to_cog(scratch: Path, out: Path, float_dtype: str | None) -> None:
 
 
 @contextlib.contextmanager
-def cog_sink(out: Path, georef: Georef, height: int, width: int, bands: list[str], dtype: str):
+def cog_sink(out: Path, georef: Georef, height: int, width: int, bands: list[str], dtype: str,
+             metadata: dict | None = None):
     """Write ``out`` (COG, float ``dtype``) and its ``.n_clear.tif`` sidecar; yields ``write``.
 
     Blocks go to scratch GeoTIFFs beside ``out`` (removed at the end, also on failure); the
@@ -190,6 +191,8 @@ def cog_sink(out: Path, georef: Georef, height: int, width: int, bands: list[str
                 for i, name in enumerate(bands, start=1):
                     de.set_band_description(i, name)
                 dc.set_band_description(1, "n_clear")
+                if metadata:
+                    de.update_tags(**{k: str(v) for k, v in metadata.items()})
 
                 def write(window, emb, n_clear):
                     win = Window(window[1], window[0], window[3], window[2])
@@ -218,7 +221,7 @@ def _quiet_zarr():
 
 
 @contextlib.contextmanager
-def zarr_sink(out: Path, georef: Georef, height: int, width: int, bands: list[str], dtype: str,
+def zarr_sink(out: Path, georef: Georef, height: int, width: int, bands: list[str], dtype: str, metadata: dict | None = None,
               overwrite: bool = False):
     """Write a zarr v3 store at ``out`` (see the module docstring); yields ``write``."""
     import rioxarray  # noqa: F401  (registers the .rio accessor)
@@ -237,6 +240,8 @@ def zarr_sink(out: Path, georef: Georef, height: int, width: int, bands: list[st
         with _quiet_zarr():
             coords.to_zarr(tmp, mode="w", consolidated=False, zarr_format=3)
         g = zarr.open_group(tmp, mode="a")
+        if metadata:
+            g.attrs.update({k: str(v) for k, v in metadata.items()})
         attrs = {"grid_mapping": "spatial_ref"}
         emb = g.create_array("embedding", shape=(len(bands), height, width), dtype=dtype, fill_value=np.nan,
                              chunks=(min(BAND_CHUNK, len(bands)), BLOCK, BLOCK), dimension_names=("band", "y", "x"),
@@ -257,7 +262,7 @@ def zarr_sink(out: Path, georef: Georef, height: int, width: int, bands: list[st
 
 def assemble(grid: TileGrid, piece_path: Callable[[Tile], Path], out: Path, *, fmt: str, dtype: str,
              georef: Georef, bands: list[str], overwrite: bool = False,
-             progress: Callable[[int], None] | None = None) -> None:
+             progress: Callable[[int], None] | None = None, metadata: dict | None = None) -> None:
     """Blend every piece into the final ``out`` (``fmt`` ∈ {cog, zarr}, float ``dtype``).
 
     ``progress(n_pixels)`` is called after each written block.
@@ -273,9 +278,9 @@ def assemble(grid: TileGrid, piece_path: Callable[[Tile], Path], out: Path, *, f
         return cache[t.index]
 
     if fmt == "cog":
-        sink = cog_sink(out, georef, grid.height, grid.width, bands, dtype)
+        sink = cog_sink(out, georef, grid.height, grid.width, bands, dtype, metadata)
     else:
-        sink = zarr_sink(out, georef, grid.height, grid.width, bands, dtype, overwrite=overwrite)
+        sink = zarr_sink(out, georef, grid.height, grid.width, bands, dtype, metadata, overwrite=overwrite)
     with sink as write:
         for window in blocks(grid.height, grid.width):
             emb, n = blend_window(grid, piece, window, len(bands))

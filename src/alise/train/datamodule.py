@@ -90,14 +90,14 @@ class ViewCollate:
     The views of a batch are drawn from a generator seeded by ``(seed, epoch, i_1, …, i_B)``.
     """
 
-    def __init__(self, seed: int, n_dates: int, t_w: int):
-        self.seed, self.n_dates, self.t_w = seed, n_dates, t_w
+    def __init__(self, seed: int, n_dates: int, t_w: int, shift: int = 0):
+        self.seed, self.n_dates, self.t_w, self.shift = seed, n_dates, t_w, shift
 
     def __call__(self, items: Sequence[tuple[int, int, SITS]]) -> tuple[SITSBatch, SITSBatch]:
         epoch = items[0][0]
         keys = [i for _, i, _ in items]
         g = generator_for(self.seed, _VIEWS, epoch, derive_seed(len(keys), *keys))
-        a, b = collate_views([s for _, _, s in items], g, n_dates=self.n_dates, t_w=self.t_w)
+        a, b = collate_views([s for _, _, s in items], g, n_dates=self.n_dates, t_w=self.t_w, shift=self.shift)
         a.labels = b.labels = None  # labels are not used in pre-training
         return a, b
 
@@ -110,15 +110,18 @@ class PretrainDataModule(L.LightningDataModule):
             None: no validation). Usually :class:`alise.data.PretrainDataset`.
         batch_size: SITS per process and step (paper: 2, Table I) — each gives two views.
         n_dates, t_w: view generation parameters (§III-C, Table I).
+        shift: translation between the views of training samples (``view_shift``; the training
+            crops are that many pixels larger); validation views are never translated.
         seed: run seed; num_workers: loader processes (0 = in the main process, the default).
     """
 
     def __init__(self, train: Dataset, val: Dataset | None, batch_size: int = 2, n_dates: int = 60, t_w: int = 2,
-                 seed: int = 0, num_workers: int = 0):
+                 seed: int = 0, num_workers: int = 0, shift: int = 0):
         super().__init__()
         self.train_set, self.val_set = train, val
         self.batch_size, self.seed, self.num_workers = batch_size, seed, num_workers
-        self.collate = ViewCollate(seed, n_dates, t_w)
+        self.collate = ViewCollate(seed, n_dates, t_w, shift)
+        self.val_collate = ViewCollate(seed, n_dates, t_w)
 
     def _rank_world(self) -> tuple[int, int]:
         trainer = getattr(self, "trainer", None)
@@ -129,7 +132,8 @@ class PretrainDataModule(L.LightningDataModule):
     def _loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
         rank, world = self._rank_world()
         sampler = EpochSampler(len(dataset), self.seed, shuffle=shuffle, rank=rank, world_size=world)
-        return DataLoader(_EpochDataset(dataset), batch_size=self.batch_size, sampler=sampler, collate_fn=self.collate,
+        collate = self.collate if shuffle else self.val_collate
+        return DataLoader(_EpochDataset(dataset), batch_size=self.batch_size, sampler=sampler, collate_fn=collate,
                           num_workers=self.num_workers, persistent_workers=False, drop_last=False)
 
     def transfer_batch_to_device(self, batch, device, dataloader_idx):

@@ -73,7 +73,7 @@ class PretrainJob:
     seed: int = 0
     num_workers: int = 0
     lr: float = 1e-3
-    min_clear: float = 0.0
+    min_clear: float = 0.5
     stats_pixels: int = 100_000
     keep_checkpoints: int = 3
     progress: bool = True
@@ -260,10 +260,10 @@ def run_pretraining(job: PretrainJob) -> dict | None:
     sources = open_sources(job.data)
     train_sources, val_sources, val_desc = split_validation(job, sources)
     cfg = job.config
-    kw = dict(crop=job.crop, n_dates=cfg.n_dates, seed=job.seed, min_clear=job.min_clear)
-    train_set = PretrainDataset(train_sources, norm := normalisation(job, train_sources),
+    kw = dict(n_dates=cfg.n_dates, seed=job.seed, min_clear=job.min_clear)
+    train_set = PretrainDataset(train_sources, norm := normalisation(job, train_sources), crop=job.crop + cfg.view_shift,
                                 samples_per_epoch=job.samples_per_epoch, **kw)
-    val_set = PretrainDataset(val_sources, norm, center=True, **kw)
+    val_set = PretrainDataset(val_sources, norm, center=True, crop=job.crop, **kw)
     if primary:
         if job.overwrite and out.exists():
             _clear_owned(out)
@@ -274,7 +274,7 @@ def run_pretraining(job: PretrainJob) -> dict | None:
     L.seed_everything(job.seed, workers=True, verbose=False)
     module = PretrainModule(cfg.to_dict(), norm.to_dict(), lr=job.lr, seed=job.seed)
     data = PretrainDataModule(train_set, val_set, batch_size=job.batch_size, n_dates=cfg.n_dates, t_w=cfg.t_w,
-                              seed=job.seed, num_workers=job.num_workers)
+                              seed=job.seed, num_workers=job.num_workers, shift=cfg.view_shift)
     trainer = build_trainer(job, out)
     ckpt = str(resume_checkpoint(out)) if job.resume else None
     trainer.fit(module, datamodule=data, ckpt_path=ckpt)
@@ -283,6 +283,32 @@ def run_pretraining(job: PretrainJob) -> dict | None:
     torch.set_grad_enabled(True)
     return export_run(job, trainer, module, out, val_desc=val_desc, started=started, n_train=len(train_sources),
                       n_val=len(val_sources))
+
+
+def time_one_step(sources: list, config: ALISEConfig, *, crop: int = 64, batch_size: int = 2, seed: int = 0) -> float:
+    """Seconds of one pre-training step (forward, backward, Adam) of ``config`` on a real batch of
+    ``sources`` on this machine: what ``compare`` measures before refusing to start an unbounded
+    pre-training."""
+    import torch
+
+    from alise.data import PretrainDataset, sample_clear_pixels
+    from alise.model import ALISE
+    from alise.normalise import NormStats
+    from alise.train.datamodule import ViewCollate
+
+    norm = NormStats.from_samples(sample_clear_pixels(sources, 10_000, seed))
+    crop = min(crop, *(min(s.grid.height, s.grid.width) for s in sources))
+    crop -= crop % config.multiple
+    data = PretrainDataset(sources, norm, crop=crop, n_dates=config.n_dates, seed=seed, samples_per_epoch=batch_size)
+    a, b = ViewCollate(seed, config.n_dates, config.t_w)([(0, i, data[i]) for i in range(batch_size)])
+    model = ALISE(config, norm).train()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    start = time.perf_counter()
+    loss = model.pretrain_step(a, b)["loss"]
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return time.perf_counter() - start
 
 
 # ---------------------------------------------------------------------- export and report
