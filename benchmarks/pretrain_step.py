@@ -1,13 +1,21 @@
-"""Time one pre-training step at the paper's configuration on this machine; print JSON.
+"""Time pre-training steps on this machine, before and after the CPU training path; print JSON.
 
-Paper configuration ([P] Table I, §III-C): full ALISE (1.11 M-parameter encoder), batch 2 SITS,
-two views of 30 dates each (60 consecutive dates, t_w = 2), 64 × 64 crops, Adam. Forward + backward
-+ optimiser step, fp32 and bf16 autocast (no warm-up: one step is tens of seconds on a CPU, so
-allocation overhead is negligible); plus the fp32 GEMM peak
-(2048 × 2048 matmul) measured in the same run, so the step time can be read as a fraction of
-what the machine can do. About 1 minute on an idle 2-core CPU (one step each).
+Configurations: the paper's ([P] Table I, §III-C: full ALISE, batch 2 SITS, two views of 30
+dates, 64 × 64 crops) and the built-in model's CPU preset (``alise.presets``). For each, in one
+run and on the same batch:
 
-    python benchmarks/pretrain_step.py [--steps 1] [--threads N]
+* ``reference``: one call of the temporal part over every pixel and torch's own dropout (the
+  attention-weight dropout of Table IX forces SDPA's unfused path) — the code as it was;
+* ``current``: the CPU training path — cache-sized chunks of pixel sequences under activation
+  checkpointing, and the cheaper dropout of :mod:`alise.nn.dropout`.
+
+Reported: median seconds per optimiser step (forward + backward + Adam), GFLOP per step
+(``torch.utils.flop_counter``, attention included), achieved GFLOP/s and their ratio to the fp32
+GEMM peak measured in the same run, the peak RSS of a process that runs only that mode (each mode
+runs in its own subprocess), and — with dropout off, where both paths compute the same function —
+the largest difference of the losses over a few steps ("equal loss curve").
+
+    python benchmarks/pretrain_step.py [--steps 3] [--configs paper,cpu-small] [--threads N]
 """
 
 from __future__ import annotations
@@ -15,6 +23,9 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import resource
+import subprocess
+import sys
 import time
 
 import torch
@@ -37,11 +48,48 @@ def views(b: int = 2, t: int = 30, h: int = 64, seed: int = 0) -> tuple[SITSBatc
     return one(0), one(5)
 
 
-def time_steps(model: ALISE, batch, steps: int, bf16: bool) -> float:
-    """Median seconds per optimiser step (forward + backward + Adam)."""
+def configuration(name: str) -> tuple[ALISEConfig, int, int, int]:
+    """``(config, batch, dates per view, crop)`` of a named configuration."""
+    if name == "paper":
+        return ALISEConfig(), 2, 30, 64
+    from alise.presets import preset
+
+    p = preset(name)
+    return p.config, p.batch_size, p.config.n_dates // 2, p.crop
+
+
+def set_mode(mode: str) -> None:
+    import alise.model
+    import alise.nn.dropout
+
+    current = mode == "current"
+    alise.nn.dropout.FAST = current
+    alise.model.TRAIN_RECOMPUTE_TOKENS = (1 << 17) if current else (1 << 62)
+
+
+def step_flops(model: ALISE, batch) -> float:
+    from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
+
+    def cpu_sdpa(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
+        return sdpa_flop_count(query_shape, key_shape, value_shape)
+
+    def cpu_sdpa_bwd(grad_out_shape, query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
+        return 2 * sdpa_flop_count(query_shape, key_shape, value_shape)
+
+    mapping = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: cpu_sdpa,
+               torch.ops.aten._scaled_dot_product_flash_attention_for_cpu_backward: cpu_sdpa_bwd}
+    with FlopCounterMode(display=False, custom_mapping=mapping) as fc:
+        model.pretrain_step(*batch)["loss"].backward()
+    model.zero_grad(set_to_none=True)
+    return fc.get_total_flops()
+
+
+def time_steps(model: ALISE, batch, steps: int, bf16: bool = False) -> tuple[float, list[float]]:
+    """Median seconds per optimiser step (forward + backward + Adam) and the losses."""
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    times = []
-    for _ in range(steps):
+    times, losses = [], []
+    for s in range(steps):
+        torch.manual_seed(s)
         t = time.perf_counter()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             loss = model.pretrain_step(*batch)["loss"]
@@ -49,30 +97,66 @@ def time_steps(model: ALISE, batch, steps: int, bf16: bool) -> float:
         loss.backward()
         opt.step()
         times.append(time.perf_counter() - t)
-    return sorted(times)[len(times) // 2]
+        losses.append(float(loss.detach()))
+    return sorted(times)[len(times) // 2], losses
+
+
+def worker(name: str, mode: str, steps: int, dropout: bool) -> dict:
+    """One configuration in one mode (run in a fresh process so its peak RSS is its own)."""
+    set_mode(mode)
+    config, b, t, h = configuration(name)
+    if not dropout:
+        config = config.replace(dropout=0.0)
+    torch.manual_seed(0)
+    model = ALISE(config).train()
+    batch = views(b, t, h)
+    sec, losses = time_steps(model, batch, steps)
+    return {"step_s": round(sec, 3), "losses": losses,
+            "peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20, 2)}
+
+
+def run_worker(name: str, mode: str, steps: int, dropout: bool, threads: int | None) -> dict:
+    cmd = [sys.executable, __file__, "--worker", name, mode, str(steps), str(int(dropout))]
+    if threads:
+        cmd += ["--threads", str(threads)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--steps", type=int, default=1)
+    p.add_argument("--steps", type=int, default=3)
+    p.add_argument("--configs", default="paper,cpu-small")
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--worker", nargs=4, default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-    model = ALISE(ALISEConfig()).train()
-    batch = views()
+    if args.worker:
+        name, mode, steps, dropout = args.worker
+        print(json.dumps(worker(name, mode, int(steps), bool(int(dropout)))))
+        return
     peak = gemm_peak()
-    out = {"benchmark": "pretrain_step", "config": "paper (Table I): batch 2, 2 x 30 dates, 64x64, full ALISE",
-           "threads": torch.get_num_threads(), "machine": platform.processor() or platform.machine(),
-           "torch": torch.__version__, "gemm_fp32_gflops": round(peak, 1),
-           "params": model.param_counts()}
-    for name, bf16 in (("fp32", False), ("bf16_autocast", True)):
-        s = time_steps(model, batch, args.steps, bf16)
-        out[f"step_s_{name}"] = round(s, 3)
-        out[f"steps_per_hour_{name}"] = round(3600 / s)
-    # One paper epoch = 1920 SITS / batch 2 = 960 steps; 260 epochs ([P] §III-C).
-    out["paper_pretraining_days_fp32"] = round(out["step_s_fp32"] * 960 * 260 / 86400, 1)
+    out = {"benchmark": "pretrain_step", "threads": torch.get_num_threads(),
+           "machine": platform.processor() or platform.machine(), "torch": torch.__version__,
+           "gemm_fp32_gflops": round(peak, 1), "configs": {}}
+    for name in args.configs.split(","):
+        config, b, t, h = configuration(name)
+        set_mode("current")
+        torch.manual_seed(0)
+        flops = step_flops(ALISE(config).train(), views(b, t, h))
+        row = {"batch": b, "dates_per_view": t, "crop": h, "gflop_per_step": round(flops / 1e9, 1),
+               "params": ALISE(config).param_counts()}
+        for mode in ("reference", "current"):
+            r = run_worker(name, mode, args.steps, True, args.threads)
+            row[mode] = {"step_s": r["step_s"], "peak_rss_gib": r["peak_rss_gib"],
+                         "gflops_per_s": round(flops / r["step_s"] / 1e9, 1),
+                         "ratio_to_gemm_peak": round(flops / r["step_s"] / 1e9 / peak, 3)}
+        row["speedup"] = round(row["reference"]["step_s"] / row["current"]["step_s"], 2)
+        same = [run_worker(name, mode, args.steps, False, args.threads)["losses"] for mode in ("reference", "current")]
+        row["dropout_off_max_loss_difference"] = max(abs(a - c) for a, c in zip(*same))
+        out["configs"][name] = row
+        print(f"{name}: {row['reference']['step_s']} s → {row['current']['step_s']} s per step", file=sys.stderr)
     print(json.dumps(out, indent=2))
 
 

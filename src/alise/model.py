@@ -21,6 +21,7 @@ import os
 from collections.abc import Callable
 
 import torch
+import torch.utils.checkpoint
 from einops import rearrange, repeat
 from torch import Tensor, nn
 
@@ -55,6 +56,10 @@ class ALISE(nn.Module):
         super().__init__()
         self.config = config.validate()
         self.norm = NormStats.paper() if norm is None else norm
+        #: Dates whose clear fraction over an input is below this are left out when the model encodes
+        #: it downstream (the filter of its pre-training data, ``alise pretrain --min-clear``; 0 =
+        #: every date). Saved in config.json (``input.min_clear``); :mod:`alise.data.subset`.
+        self.input_min_clear = 0.0
         if len(self.norm.bands) != config.in_channels:
             raise AliseError(f"normalisation statistics have {len(self.norm.bands)} bands but the model "
                              f"expects in_channels={config.in_channels}")
@@ -163,12 +168,26 @@ class ALISE(nn.Module):
         f = f + pe if torch.is_grad_enabled() else f.add_(pe)  # in place when no graph needs f
         if chunk_pixels is not None and chunk_pixels <= 0:
             raise AliseError(f"chunk_pixels must be a positive number of pixels, got {chunk_pixels}")
+        recompute = False
         if chunk_pixels is None and not torch.is_grad_enabled():
             chunk_pixels = _default_chunk_pixels(t, d, f.device)
+        elif chunk_pixels is None and self.training and f.device.type == "cpu" and b * h * w * t > TRAIN_RECOMPUTE_TOKENS:
+            # Training on CPU: cache-sized chunks run under activation checkpointing (their
+            # activations are recomputed, in cache, during backward; dropout masks are replayed),
+            # instead of one call whose (B·H·W, heads, T, T) attention tensors live in DRAM.
+            tokens = int(os.environ.get("ALISE_TRAIN_CHUNK_TOKENS", TRAIN_CHUNK_TOKENS))
+            chunk_pixels, recompute = max(1, tokens // t), True
         n = h * w
         if chunk_pixels is None or chunk_pixels >= b * n:
             seq = rearrange(f, "b t d h w -> (b h w) t d")
             return fn(seq, repeat(valid_dates, "b t -> (b hw) t", hw=n))
+        if recompute:
+            # One split of one (B·H·W, T, D) copy: its backward is one concatenation, where slicing
+            # the 5-D map chunk by chunk would allocate a full-size zero gradient per chunk.
+            seqs = rearrange(f, "b t d h w -> (b h w) t d").split(chunk_pixels)
+            valid = repeat(valid_dates, "b t -> (b hw) t", hw=n).split(chunk_pixels)
+            return torch.cat([torch.utils.checkpoint.checkpoint(fn, q, v, use_reentrant=False)
+                              for q, v in zip(seqs, valid)])
         flat = rearrange(f, "b t d h w -> b t d (h w)")
         outs, out = [], None
         # Loops over series and chunks of pixels (bounded memory), not over single pixels or dates.
@@ -312,6 +331,12 @@ class ALISE(nn.Module):
 #: (the Transformer's skinny K = 64 GEMMs and its LayerNorm/add/ReLU passes are memory-bound
 #: when their operands come from DRAM); docs/performance.md.
 CPU_CHUNK_TOKENS = 8192
+
+
+#: Training on CPU: above this many tokens (series × pixels × dates) the temporal part runs in
+#: chunks of :data:`TRAIN_CHUNK_TOKENS` tokens under activation checkpointing (docs/performance.md).
+TRAIN_RECOMPUTE_TOKENS = 1 << 17
+TRAIN_CHUNK_TOKENS = 16384
 
 
 def _default_chunk_pixels(t: int, d: int, device: torch.device) -> int:

@@ -56,6 +56,7 @@ def model_metadata(model) -> dict:
         "normalisation": model.norm.to_dict(),
         "bands": list(model.norm.bands),
         "date_origin": DATE_ORIGIN.isoformat(),
+        "input": {"min_clear": float(getattr(model, "input_min_clear", 0.0))},
     }
 
 
@@ -165,6 +166,10 @@ def load(directory: str | os.PathLike, map_location: str | torch.device = "cpu")
         if v.is_floating_point() and not torch.isfinite(v).all():
             raise AliseError(f"{weights}: tensor {k} holds non-finite values (NaN/inf); the model is unusable")
     model.load_state_dict(tensors, strict=True)
+    min_clear = (meta.get("input") or {}).get("min_clear", 0.0)
+    if not isinstance(min_clear, (int, float)) or not 0.0 <= float(min_clear) <= 1.0:
+        raise AliseError(f"{cfg_path}: input.min_clear must be a number in [0, 1], got {min_clear!r}")
+    model.input_min_clear = float(min_clear)
     return model.to(map_location).eval()
 
 

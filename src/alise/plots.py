@@ -146,8 +146,10 @@ def plot_loss_curves(metrics_csv_or_dict, path, title: str = "Training curves") 
             ``train/loss``, ``train/rec``, …, ``lr-Adam``, ``val/loss`` with empty cells) or a
             dict ``name → (steps, values)``.
 
-    Learning-rate columns (name containing ``lr``) go to a second panel. A panel uses a log y
-    axis when all its values are positive and span more than a factor 20.
+    Learning-rate columns (name containing ``lr``) go to their own panel, and so do the embedding
+    health columns (``emb_std``, ``emb_erank``, ``nyquist_share``: one panel each, they have other
+    units). A panel uses a log y axis when all its values are positive and span more than a
+    factor 20.
     """
     if isinstance(metrics_csv_or_dict, Mapping):
         series = {k: (_np(s).astype(float), _np(v).astype(float)) for k, (s, v) in metrics_csv_or_dict.items()}
@@ -157,7 +159,9 @@ def plot_loss_curves(metrics_csv_or_dict, path, title: str = "Training curves") 
     series = {k: sv for k, sv in series.items() if sv[1].size}
     if not series:
         raise AliseError("no metric values to plot (every column is empty)")
-    groups = [[k for k in series if not _is_lr(k)], [k for k in series if _is_lr(k)]]
+    health = ("emb_std", "emb_erank", "nyquist_share")
+    losses = [k for k in series if not _is_lr(k) and not any(h in k for h in health)]
+    groups = [losses] + [[k for k in series if h in k] for h in health] + [[k for k in series if _is_lr(k)]]
     groups = [g for g in groups if g]
     fig = _figure(7.0, 3.2 * len(groups) + 0.4)
     axes = fig.subplots(len(groups), 1, sharex=True, squeeze=False)[:, 0]
@@ -168,7 +172,8 @@ def plot_loss_curves(metrics_csv_or_dict, path, title: str = "Training curves") 
         vals = np.concatenate([series[n][1] for n in names])
         if (vals > 0).all() and vals.max() / vals.min() > 20:
             ax.set_yscale("log")
-        ax.set_ylabel("learning rate" if _is_lr(names[0]) else "loss / metric")
+        ax.set_ylabel("learning rate" if _is_lr(names[0]) else next((h for h in health if h in names[0]),
+                                                                    "loss / metric"))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     axes[0].set_title(title)

@@ -109,3 +109,19 @@ def test_open_sources_feed_the_dataset(make_site):
     sources = open_sources(root)
     ds = PretrainDataset(sources, NormStats.paper(), crop=64, n_dates=60)
     assert len(ds) == 3 and [ds[i].n_dates for i in range(3)] == [2, 1, 1]
+
+
+def test_decoded_cache_gives_the_samples_of_window_reads(flanders):
+    """Cached series are sliced, uncached ones read window by window: the samples are identical."""
+    src = open_source(flanders)
+    norm = NormStats.paper()
+    kw = dict(crop=32, n_dates=20, samples_per_epoch=6, seed=3, min_clear=0.5)
+    cached, direct = PretrainDataset([src], norm, **kw), PretrainDataset([src], norm, cache_bytes=0, **kw)
+    for epoch in (0, 1):
+        cached.set_epoch(epoch)
+        direct.set_epoch(epoch)
+        for i in range(len(cached)):
+            a, b = cached[i], direct[i]
+            assert torch.equal(a.x, b.x) and torch.equal(a.valid_pixels, b.valid_pixels) and torch.equal(a.days, b.days)
+            assert a.meta["dates"] == b.meta["dates"] and tuple(a.meta["window"]) == tuple(b.meta["window"])
+    assert cached._cached_bytes > 0 and direct._cached_bytes == 0

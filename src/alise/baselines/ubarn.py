@@ -163,12 +163,13 @@ def load_ubarn(directory: str | os.PathLike) -> UBARN:
 
 def pretrain_ubarn(sources, norm: NormStats, config: ALISEConfig, *, steps: int, batch_size: int = 2, crop: int = 64,
                    samples_per_epoch: int | None = None, lr: float = 1e-3, seed: int = 0, val_sources=None,
-                   mask_ratio: float = 0.5, progress: bool = False) -> tuple[UBARN, dict]:
+                   mask_ratio: float = 0.5, progress: bool = False, min_clear: float = 0.5) -> tuple[UBARN, dict]:
     """Pre-train U-BARN for ``steps`` optimiser steps with ALISE's recipe (module docstring).
 
     Returns ``(model in eval mode with the lowest-validation-loss weights, record dict)``.
     Validation: ``val_sources`` (default: the training sources) with centre crops, a fixed date
-    window and fixed corrupted dates, evaluated at the end of every epoch.
+    window and fixed corrupted dates, evaluated at the end of every epoch. ``min_clear``: the date
+    filter of ALISE's data recipe (``alise pretrain --min-clear``), recorded in the model.
     """
     import copy
 
@@ -180,9 +181,11 @@ def pretrain_ubarn(sources, norm: NormStats, config: ALISEConfig, *, steps: int,
         raise AliseError(f"U-BARN pre-training needs at least one step (got {steps})")
     torch.manual_seed(seed)
     model = UBARN(config, norm, mask_ratio)
+    model.alise.input_min_clear = float(min_clear)
     train = PretrainDataset(sources, norm, crop=crop, n_dates=config.n_dates, samples_per_epoch=samples_per_epoch,
-                            seed=seed)
-    val = PretrainDataset(val_sources or sources, norm, crop=crop, n_dates=config.n_dates, seed=seed, center=True)
+                            seed=seed, min_clear=min_clear)
+    val = PretrainDataset(val_sources or sources, norm, crop=crop, n_dates=config.n_dates, seed=seed, center=True,
+                          min_clear=min_clear)
     params = [p for m in model.encoder_modules().values() for p in m.parameters()] + list(model.head.parameters())
     opt = torch.optim.Adam(params, lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=2, T_mult=2)
@@ -213,6 +216,7 @@ def pretrain_ubarn(sources, norm: NormStats, config: ALISEConfig, *, steps: int,
     bar.close()
     model.load_state_dict(best)
     record = {"task": "masked acquisition reconstruction", "steps": steps, "epochs": epoch, "batch_size": batch_size,
+              "min_clear": min_clear,
               "crop": crop, "n_dates": config.n_dates, "lr": lr, "mask_ratio": mask_ratio, "seed": seed,
               "best_val_loss": best_loss, "history": history}
     return model.eval(), record

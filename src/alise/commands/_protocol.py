@@ -11,8 +11,9 @@ import argparse
 
 SOLVER_HELP = """\
 frozen features (lp, and every frozen baseline of compare):
-  auto   (default) lbfgs when the labelled training pixels x features fit in memory
-         (2 GiB in float64: ~400k pixels of 640 features), else adam
+  auto   (default) lbfgs for a linear head when the labelled training pixels x features fit in
+         memory (2 GiB in float64: ~400k pixels of 640 features), else adam (also for U-BARN FR's
+         non-linear shallow classifier)
   lbfgs  full-batch multinomial logistic regression (L-BFGS) on the standardised features of every
          labelled training pixel, one fit per --C value, the C with the best validation macro-F1
          kept; runs until the gradient vanishes (metrics.json: "stopped": "converged") or --max-iter

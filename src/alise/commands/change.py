@@ -32,6 +32,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--method", default="alise", metavar="alise|gf", help="alise (Eq. 12, default) or gf")
     p.add_argument("--years", default=None, metavar="Y1,Y2", help="compare these two years of the folder A")
     p.add_argument("--truth", default=None, metavar="RASTER", help="change truth: 1 changed, 0 unchanged, 255 excluded")
+    p.add_argument("--min-clear", type=float, default=None, metavar="F",
+                   help="leave out dates whose clear fraction over the input is below F (default: the model's own, the "
+                        "filter of its pre-training data, 0.5 for the built-in model; 0 = every date)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
 
 
@@ -77,6 +80,13 @@ def run(args: argparse.Namespace) -> int:
     from alise.downstream import check_compatible
 
     check_compatible(model, [a, b])
+    if method == "alise":
+        from alise.data.subset import clear_dates
+
+        mc = model.input_min_clear if args.min_clear is None else args.min_clear
+        if not 0.0 <= mc <= 1.0:
+            raise AliseError(f"--min-clear must be in [0, 1] (got {mc})")
+        a, b = clear_dates(a, mc), clear_dates(b, mc)
 
     from alise.downstream.features import SITSStore
     from alise.outputs import write_geotiff

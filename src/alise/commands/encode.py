@@ -51,6 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", dest="fmt", choices=("cog", "zarr"), default=None,
                         help="output format (default: zarr if OUT ends with .zarr, else cog)")
     parser.add_argument("--dtype", choices=("float32", "float16"), default="float32", help="stored values")
+    parser.add_argument("--min-clear", type=float, default=None, metavar="F",
+                        help="leave out dates whose clear fraction over the input is below F (default: the model's own, the "
+                             "filter of its pre-training data, 0.5 for the built-in model; 0 = every date)")
     parser.add_argument("--shard", default="0/1", metavar="I/N", help="do only shard I of N (0-based), then merge")
     parser.add_argument("--batch-tiles", type=int, default=1, metavar="K", help="tiles per model call (default 1)")
     parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="model arithmetic")
@@ -102,8 +105,13 @@ def run(args: argparse.Namespace) -> int:
     from alise.model_io import load_model
 
     model_arg, rest = resolve_model_argument(args.model, [args.path], max_data=1)
+    if args.min_clear is not None and not 0.0 <= args.min_clear <= 1.0:
+        raise AliseError(f"--min-clear must be in [0, 1] (got {args.min_clear})")
     source = open_source(rest[0], start=start, end=end)
     model, info = load_model(model_arg)
+    from alise.data.subset import clear_dates
+
+    source = clear_dates(source, model.input_min_clear if args.min_clear is None else args.min_clear)
     opts = replace(opts, model_name=info["name"])
     report = encode(model, source, out, opts)
     if opts.prepare_only:

@@ -12,7 +12,14 @@ Pre-train ALISE with the paper's recipe (§III-C, Table I): Adam (lr 1e-3), cosi
 warm restarts (T_0 = 2 epochs, T_mult = 2), batches of 2 series, each a random 64 x 64 crop of 60
 consecutive random dates (re-drawn every epoch) split into two interleaved views of windows of
 t_w = 2 dates; loss w_rec*L_rec + w_inv*L_inv + w_cov*L_cov with w_rec 1, w_inv 1, w_cov 0;
-260 epochs unless --max-epochs / --max-steps say otherwise.
+260 epochs unless --max-epochs / --max-steps say otherwise. Dates whose clear fraction is below
+--min-clear (0.5, as the authors' data) are left out of the windows.
+
+--preset NAME starts from a named recipe instead (alise.presets; options given here win):
+  paper      the above (default)
+  cpu-small  the built-in model's recipe: reduced widths, 32 px crops of 40 dates, views
+             translated by up to 8 px, 4000 steps (docs/pretraining.md)
+  tiny       the smallest network, for smoke runs
 
 Normalisation statistics are computed from a sample of clear training pixels and stored in the
 run and in the exported model. Validation (model selection, lowest val/loss) uses --val if given,
@@ -25,6 +32,7 @@ Tables V-VII and Fig. 7 (docs/ablations.md): --set t_w=5 n_q=1 w_cov=0.05 d_emb=
 
 example:
   alise pretrain data/site-a data/site-b --out runs/pt --max-epochs 20
+  alise pretrain ../shared/data/worldcereal-flanders-2018 synth/ --preset cpu-small --out runs/small
   alise pretrain data/ --out runs/tw5 --set t_w=5 w_cov=0.05 --max-epochs 260
   alise pretrain data/ --out runs/pt --resume                 # continue after a crash
   alise pretrain data/ --out runs/ddp --devices 2 --strategy ddp --accelerator cpu
@@ -37,15 +45,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="FILE.json", help="model configuration JSON (flat keys, or a model's config.json)")
     parser.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
                         help="override configuration keys, e.g. --set t_w=5 n_q=1 w_cov=0.05")
-    g = parser.add_argument_group("schedule")
-    g.add_argument("--max-epochs", type=int, help="epochs (default: 260, the paper's; unlimited with --max-steps alone)")
+    parser.add_argument("--preset", default="paper", metavar="NAME",
+                        help="named recipe the defaults below come from: paper (default), cpu-small, tiny")
+    g = parser.add_argument_group("schedule (defaults: the preset's; paper values shown)")
+    g.add_argument("--max-epochs", type=int, help="epochs (paper: 260; unlimited with --max-steps alone)")
     g.add_argument("--max-steps", type=int, help="stop after this many optimiser steps")
-    g.add_argument("--batch-size", type=int, default=2, help="series per step and process (default 2, Table I)")
-    g.add_argument("--crop", type=int, default=64, help="square crop side in pixels (default 64)")
-    g.add_argument("--n-dates", type=int, help="consecutive dates per sample (default 60; sets config n_dates)")
-    g.add_argument("--samples-per-epoch", type=int, help="samples per epoch (default: one per crop-sized tile of every series)")
-    g.add_argument("--lr", type=float, default=1e-3, help="maximum learning rate (default 1e-3, §III-C)")
-    g.add_argument("--min-clear", type=float, default=0.5,
+    g.add_argument("--batch-size", type=int, help="series per step and process (paper: 2, Table I)")
+    g.add_argument("--crop", type=int, help="square crop side in pixels (paper: 64)")
+    g.add_argument("--n-dates", type=int, help="consecutive dates per sample (paper: 60; sets config n_dates)")
+    g.add_argument("--samples-per-epoch", type=int, help="samples per epoch (paper: one per crop-sized tile of every series)")
+    g.add_argument("--lr", type=float, help="maximum learning rate (paper: 1e-3, §III-C)")
+    g.add_argument("--min-clear", type=float,
                    help="drop dates whose clear fraction over the series is below this before drawing windows "
                         "(default 0.5, as the authors' data: dates more than half cloudy are left out; 0 keeps all)")
     g.add_argument("--val", nargs="+", metavar="DATA", help="validation series (default: held-out series, see above)")
@@ -63,12 +73,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def load_config(path: str | None, sets: list[str], n_dates: int | None):
-    """``(ALISEConfig, overrides dict)`` from ``--config``, ``--set`` and ``--n-dates`` (validated)."""
+def load_config(path: str | None, sets: list[str], n_dates: int | None, base_config=None):
+    """``(ALISEConfig, overrides dict)`` from ``--config`` (else ``base_config``, else the paper's),
+    ``--set`` and ``--n-dates`` (validated)."""
     from alise.config import ALISEConfig, parse_overrides
     from alise.errors import AliseError
 
-    base = {}
+    base = {} if base_config is None else base_config.to_dict()
     if path is not None:
         p = Path(path)
         if not p.is_file():
@@ -87,16 +98,27 @@ def load_config(path: str | None, sets: list[str], n_dates: int | None):
 
 
 def run(args: argparse.Namespace) -> int:
+    from alise.presets import preset
     from alise.train.run import PretrainJob, run_pretraining
 
-    config, overrides = load_config(args.config, args.set, args.n_dates)
+    pre = preset(args.preset)
+    config, overrides = load_config(args.config, args.set, args.n_dates, None if args.config else pre.config)
+    overrides = {**({} if args.config else pre.overrides()), **overrides}
+    budget_given = args.max_epochs is not None or args.max_steps is not None
+
+    def pick(value, default):
+        return default if value is None else value
+
     job = PretrainJob(
         data=list(args.data), out=args.out, config=config, overrides=overrides, config_file=args.config,
-        max_epochs=args.max_epochs, max_steps=args.max_steps, batch_size=args.batch_size, crop=args.crop,
-        samples_per_epoch=args.samples_per_epoch, val=args.val, resume=args.resume, overwrite=args.overwrite,
-        devices=args.devices, strategy=args.strategy, accelerator=args.accelerator, precision=args.precision,
-        seed=args.seed, num_workers=args.num_workers, lr=args.lr, min_clear=args.min_clear,
-        stats_pixels=args.stats_pixels, keep_checkpoints=args.keep_checkpoints, progress=not args.no_progress,
+        max_epochs=args.max_epochs if budget_given else pre.max_epochs,
+        max_steps=args.max_steps if budget_given else pre.max_steps,
+        batch_size=pick(args.batch_size, pre.batch_size), crop=pick(args.crop, pre.crop),
+        samples_per_epoch=pick(args.samples_per_epoch, pre.samples_per_epoch), val=args.val, resume=args.resume,
+        overwrite=args.overwrite, devices=args.devices, strategy=args.strategy, accelerator=args.accelerator,
+        precision=args.precision, seed=args.seed, num_workers=args.num_workers, lr=pick(args.lr, pre.lr),
+        min_clear=pick(args.min_clear, pre.min_clear), stats_pixels=args.stats_pixels,
+        keep_checkpoints=args.keep_checkpoints, progress=not args.no_progress, preset=pre.name,
     )
     record = run_pretraining(job)
     if record is None:  # a DDP worker process

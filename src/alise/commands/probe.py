@@ -53,6 +53,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--eval-crop", default=None, metavar="centre|full",
                    help="evaluate centre crop-size windows (PASTIS default) or full series (default otherwise)")
     p.add_argument("--cache-dir", default=None, help="lp: keep embeddings as .npy memory maps here instead of RAM")
+    p.add_argument("--min-clear", type=float, default=None, metavar="F",
+                   help="leave out dates whose clear fraction over the input is below F (default: the model's own, the "
+                        "filter of its pre-training data, 0.5 for the built-in model; 0 = every date)")
     p.add_argument("--random-init", nargs="?", const="fresh", default=None, metavar="fresh|calibrated",
                    help="probe MODEL's random twin instead (same architecture and normalisation layers, fresh "
                         "weights under --seed; 'calibrated': BatchNorm statistics estimated on DATA): the control "
@@ -82,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
     for name in ("block", "repeats", "subsets"):
         if getattr(args, name) <= 0:
             raise AliseError(f"--{name} must be > 0 (got {getattr(args, name)})")
+    if args.min_clear is not None and not 0.0 <= args.min_clear <= 1.0:
+        raise AliseError(f"--min-clear must be in [0, 1] (got {args.min_clear})")
     if args.scarcity is not None and args.scarcity <= 0:
         raise AliseError(f"--scarcity must be a positive number of series (got {args.scarcity})")
     model_dir, args.data = resolve_model_argument(args.model, args.data)
@@ -110,7 +115,8 @@ def run(args: argparse.Namespace) -> int:
 
     print(f"alise probe: model {model_info['name']}, {len(runs)} run(s)", file=sys.stderr)
     store = SITSStore(sources, model.norm)
-    cache = FeatureCache(model, store, cache_dir=args.cache_dir) if cfg.mode == "lp" else None
+    min_clear = model.input_min_clear if args.min_clear is None else args.min_clear
+    cache = FeatureCache(model, store, cache_dir=args.cache_dir, min_clear=min_clear) if cfg.mode == "lp" else None
     results, first = [], None
     progress = not args.no_progress and sys.stderr.isatty()
     for k, r in enumerate(runs):
@@ -128,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
     summary = {key: mean_std([res.metrics[key] for _, res in results]) for key in ("macro_f1", "overall_accuracy", "miou")}
     report = {
         "task": "segmentation", "mode": cfg.mode, "model": model_info["name"], "model_dir": model_info["path"],
-        "random_init": args.random_init,
+        "random_init": args.random_init, "min_clear": min_clear,
         "model_id": model_info["sha256"], "model_config": model.config.to_dict(), "probe_config": cfg.to_dict(),
         "data": [str(p) for p in args.data], "n_series": len(sources), "num_classes": labels.num_classes,
         "ignore": list(labels.ignore), "class_names": labels.class_names,

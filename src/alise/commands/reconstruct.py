@@ -23,6 +23,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (gets s2/YYYY-MM-DD.tif)")
     p.add_argument("--start", default=None, metavar="DATE", help="first input date to encode")
     p.add_argument("--end", default=None, metavar="DATE", help="last input date to encode")
+    p.add_argument("--min-clear", type=float, default=None, metavar="F",
+                   help="leave out dates whose clear fraction over the input is below F (default: the model's own, the "
+                        "filter of its pre-training data, 0.5 for the built-in model; 0 = every date)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
 
 
@@ -54,7 +57,12 @@ def run(args: argparse.Namespace) -> int:
     sources = open_inputs(rest[0], start=args.start, end=args.end, model=model)
     if len(sources) != 1:
         raise AliseError(f"{args.path} holds {len(sources)} series: give exactly one")
-    src = sources[0]
+    from alise.data.subset import clear_dates
+
+    mc = model.input_min_clear if args.min_clear is None else args.min_clear
+    if not 0.0 <= mc <= 1.0:
+        raise AliseError(f"--min-clear must be in [0, 1] (got {mc})")
+    src = clear_dates(sources[0], mc)
     print(f"alise reconstruct: encoding {src.name} ({src.n_dates} dates, {src.grid.describe()}) with model "
           f"{info['name']}", file=sys.stderr)
     dn = reconstruct(model, SITSStore([src], model.norm).read(0), days_since_origin(dates))  # (T', C, H, W)

@@ -55,10 +55,7 @@ class Preset:
     real_dates: tuple[str, str] | None = None  # keep only these dates of the real patch (None: all)
 
 
-DEMO_ARCH = dict(encoder_widths=(16, 16, 16, 32), decoder_widths=(16, 16, 16, 32), d_model=32, n_heads=4,
-                 d_ffn=64, n_layers=2, proj_d_k=8, d_emb=64, d_proj_hidden=32)
-TINY_ARCH = dict(encoder_widths=(8, 8, 8, 16), decoder_widths=(8, 8, 8, 16), d_model=16, n_heads=2, d_ffn=32,
-                 n_layers=1, n_q=4, proj_d_k=8, d_emb=16, d_proj_hidden=16, n_groups=4)
+from alise.presets import CPU_SMALL_ARCH as DEMO_ARCH, TINY_ARCH  # noqa: E402  (the demo's architectures)
 PRESETS = {
     "full": Preset("full", sites=4, size=64, years=(2018, 2019), arch=DEMO_ARCH, max_steps=300, crop=32, n_dates=32,
                    batch_size=2, split_seeds=(0, 1, 2), thumbnails=8),

@@ -39,6 +39,7 @@ def random_twin(model, sources=None, seed: int = 0, calibrate: bool = False, n_f
     config = model.config.replace(fold_bn=False) if model.config.fold_bn else model.config
     torch.manual_seed(seed)
     twin = ALISE(config, norm=model.norm)
+    twin.input_min_clear = getattr(model, "input_min_clear", 0.0)  # fed the same dates as the model
     if calibrate:
         if not sources:
             raise ValueError("random_twin(calibrate=True) needs the sources to estimate BatchNorm statistics on")

@@ -154,12 +154,15 @@ class FeatureCache(FeatureTable):
         model: ALISE model; encoded through an inference copy, only ever under ``inference_mode``.
         store: :class:`SITSStore` giving the normalised series.
         cache_dir, dtype, progress: as :class:`FeatureTable`.
+        min_clear: encode only the dates at least this clear (None: the model's
+            ``input_min_clear``; 0: every date), :mod:`alise.data.subset`.
     """
 
     def __init__(self, model, store: SITSStore, cache_dir: str | Path | None = None,
-                 dtype: np.dtype = np.float32, progress=None):
+                 dtype: np.dtype = np.float32, progress=None, min_clear: float | None = None):
         super().__init__(self._encode, cache_dir, dtype, progress)
         self.model, self.store = model, store
+        self.min_clear = getattr(model, "input_min_clear", 0.0) if min_clear is None else float(min_clear)
         self._infer = None
 
     def _frozen(self):
@@ -170,5 +173,11 @@ class FeatureCache(FeatureTable):
         return self._infer
 
     def _encode(self, i: int) -> np.ndarray:
+        from alise.data.subset import clear_date_index
+
+        s = self.store.read(i)
+        idx = clear_date_index(self.store.sources[i], self.min_clear)
+        if idx.size < s.n_dates:
+            s = s.select_dates(torch.from_numpy(idx))  # the dates clear enough for the model
         with torch.inference_mode():
-            return encode_sits(self._frozen(), self.store.read(i)).cpu().numpy()
+            return encode_sits(self._frozen(), s).cpu().numpy()

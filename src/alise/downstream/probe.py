@@ -334,12 +334,17 @@ class Probe:
 
     # ---------------------------------------------------------------- training
     def solver(self, run: Run) -> str:
-        """The solver used for ``run``: ``cfg.solver``, or for ``auto`` L-BFGS when the training
-        table fits (frozen), ``adam`` over pixels otherwise; ``paper`` for end-to-end training."""
+        """The solver used for ``run``: ``cfg.solver``, or for ``auto`` L-BFGS for a linear head whose
+        training table fits in memory, ``adam`` over pixels otherwise (larger tables, non-linear
+        heads such as U-BARN's shallow classifier); ``paper`` for end-to-end training."""
         if not self.parts.frozen:
             return "paper"
         if self.cfg.solver != "auto":
             return self.cfg.solver
+        from alise.downstream.heads import LinearProbe
+
+        if not isinstance(self.parts.head, LinearProbe):
+            return "adam"  # a non-convex head (U-BARN's shallow classifier): gradient steps, early stopping
         n = self._n_labelled(run.train) + self._n_labelled(run.val)
         f = int(self.parts.features.get(run.train[0].source).shape[0])
         return "lbfgs" if n * f * 8 <= LBFGS_TABLE_BYTES else "adam"

@@ -9,6 +9,7 @@ module              block                                         paper
 :mod:`.projector`   temporal projector (learned queries)          Eq. 1, App. E-2
 :mod:`.decoder`     cross-reconstruction decoder                  Eq. 8–9, Fig. 3
 :mod:`.latent`      latent projector π_w                          §III-B-2, Fig. 12
+:mod:`.dropout`     dropout with a cheaper CPU random source      Table IX (dropout 0.1)
 =================== ============================================= ==========================
 """
 

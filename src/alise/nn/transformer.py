@@ -28,6 +28,8 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from alise.config import ALISEConfig
+import alise.nn.dropout as _dropout
+from alise.nn.dropout import dropout
 
 
 class TransformerLayer(nn.Module):
@@ -48,16 +50,24 @@ class TransformerLayer(nn.Module):
         nn.init.zeros_(self.out_proj.bias)
 
     def _drop(self, x: Tensor) -> Tensor:
-        return F.dropout(x, self.dropout, self.training)
+        return dropout(x, self.dropout, self.training)
 
     def self_attention(self, x: Tensor, attend: Tensor) -> Tensor:
         """Multi-head self-attention: ``x (N, T, D)``, ``attend (N, 1, 1, T)`` bool (True = real key)
         or None (every key is real) → ``(N, T, D)``."""
         qkv = F.linear(x, self.in_proj_weight, self.in_proj_bias)  # (N, T, 3D)
         q, k, v = rearrange(qkv, "n t (three h e) -> three n h t e", three=3, h=self.n_heads)
-        # SDPA's boolean attn_mask is True = attend, i.e. our valid_dates convention as is.
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=attend,
-                                             dropout_p=self.dropout if self.training else 0.0)
+        if self.training and self.dropout > 0 and x.device.type == "cpu" and _dropout.FAST:
+            # Dropout on the attention weights (Table IX) rules out SDPA's fused CPU kernel; written
+            # out, with the cheaper dropout of alise.nn.dropout (same operation).
+            scores = (q @ k.transpose(-2, -1)) * q.shape[-1] ** -0.5  # (N, heads, T, T)
+            if attend is not None:
+                scores = scores.masked_fill(~attend, float("-inf"))
+            out = dropout(scores.softmax(-1), self.dropout, True) @ v
+        else:
+            # SDPA's boolean attn_mask is True = attend, i.e. our valid_dates convention as is.
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=attend,
+                                                 dropout_p=self.dropout if self.training else 0.0)
         return self.out_proj(rearrange(out, "n h t e -> n t (h e)"))
 
     def feed_forward(self, x: Tensor) -> Tensor:

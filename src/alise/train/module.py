@@ -14,7 +14,12 @@ itself: the forward pass and the losses (Eq. 2, 5–7, 10–11) are ``ALISE.pret
   ``train/lr``; per validation epoch: ``val/loss``, ``val/rec``, ``val/inv``, ``val/cov`` and
   ``val/rec_baseline`` — the reconstruction loss (same Eq. 10–11 reduction) of predicting, for
   every target pixel-date, the mean of each band over the clear target pixels of the batch
-  (normalised units). A model that learned nothing scores about the baseline.
+  (normalised units). A model that learned nothing scores about the baseline. Also per validation
+  epoch, on the aligned representation Y of view A (collapse and artefact watch, docs/pretraining.md):
+  ``val/emb_std`` (mean over the Q·D features of their standard deviation over pixels),
+  ``val/emb_erank`` (effective rank of the pixels × Q·D matrix: exp of the entropy of its
+  normalised singular values, Roy & Vetterli 2007; Q·D at most) and ``val/nyquist_share``
+  (share of the spatial power of Y at the Nyquist frequency, :func:`alise.metrics.nyquist_share`).
 """
 
 from __future__ import annotations
@@ -31,6 +36,21 @@ from alise.train.checkpoint import collect_rng_state, restore_rng_state, seed_ev
 
 _DROPOUT = 303  # salt of the per-step global reseed
 TERMS = ("loss", "rec", "inv", "cov")
+
+
+def embedding_health(y: Tensor) -> dict[str, float]:
+    """``val/emb_std``, ``val/emb_erank``, ``val/nyquist_share`` of ``y (B, Q, D, H, W)`` (module docstring)."""
+    from einops import rearrange
+
+    from alise.metrics import nyquist_share
+
+    f = rearrange(y.detach().float(), "b q d h w -> (b h w) (q d)")
+    f = f - f.mean(0, keepdim=True)
+    sv = torch.linalg.svdvals(f.double())
+    p = sv / sv.sum().clamp(min=1e-30)
+    erank = float(torch.exp(-(p * torch.log(p.clamp(min=1e-30))).sum()))
+    maps = rearrange(y[0].detach().float(), "q d h w -> (q d) h w").cpu().numpy()
+    return {"emb_std": float(f.std(0).mean()), "emb_erank": erank, "nyquist_share": nyquist_share(maps)}
 
 
 def band_mean_baseline(view: SITSBatch) -> Tensor:
@@ -102,6 +122,10 @@ class PretrainModule(L.LightningModule):
         for k in TERMS:
             self.log(f"val/{k}", out[k], on_step=False, on_epoch=True, prog_bar=k == "loss", batch_size=bs, sync_dist=True)
         self.log("val/rec_baseline", baseline, on_step=False, on_epoch=True, batch_size=bs, sync_dist=True)
+        if batch_idx == 0:
+            y = self.model.encode(view_a.x, view_a.days, view_a.valid_dates)
+            for k, v in embedding_health(y).items():
+                self.log(f"val/{k}", v, on_step=False, on_epoch=True, batch_size=bs, sync_dist=True)
 
     # ------------------------------------------------------------------ checkpoint extras
     def on_save_checkpoint(self, checkpoint: dict) -> None:

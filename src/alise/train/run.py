@@ -77,6 +77,7 @@ class PretrainJob:
     stats_pixels: int = 100_000
     keep_checkpoints: int = 3
     progress: bool = True
+    preset: str = "paper"
 
     # ------------------------------------------------------------------ before any work
     def validate(self) -> "PretrainJob":
@@ -387,6 +388,7 @@ def export_run(job: PretrainJob, trainer, module, out: Path, *, val_desc: str, s
     state = AtomicCheckpointIO().load_checkpoint(best_path)
     module.load_state_dict(state["state_dict"])
     model = module.model.to("cpu").eval()
+    model.input_min_clear = job.min_clear  # it was trained on such dates: encode with such dates
     save(model, out / "model", overwrite=True)
     metrics = merged_metrics(out / "logs")
     _write_metrics_csv(out / "metrics.csv", metrics)

@@ -1,0 +1,54 @@
+"""`alise compare` as a CPU user runs it: wall time and peak RSS of the whole command; JSON.
+
+Runs, in a child process, the comparison of the issue that a laptop must finish: ALISE LP,
+U-BARN FR, U-TAE, Presto LP and GF LP on the real Flanders patch, with a CPU-sized architecture
+and 10 pre-training steps for each self-supervised model, every other option at its default.
+Peak RSS is the child's ``ru_maxrss``.
+
+    python benchmarks/compare_cpu.py [DATA] [--models ...] [--pretrain-steps 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+CPU_SET = ["encoder_widths=16,16,16,32", "decoder_widths=16,16,16,32", "d_model=32", "n_heads=4", "d_ffn=64",
+           "n_layers=2", "proj_d_k=8", "d_emb=64", "d_proj_hidden=32"]
+
+
+def main() -> int:
+    here = Path(__file__).resolve().parents[1]
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("data", nargs="?", default=str(here.parent / "shared" / "data" / "worldcereal-flanders-2018"))
+    p.add_argument("--models", default="alise-lp,ubarn-fr,utae,presto-lp,gf-lp")
+    p.add_argument("--pretrain-steps", default="10")
+    a = p.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "cmp"
+        cmd = [sys.executable, "-m", "alise.cli", "compare", a.data, "--models", a.models, "--set", *CPU_SET,
+               "--pretrain-steps", a.pretrain_steps, "--out", str(out), "--no-progress"]
+        t = time.perf_counter()
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        wall = time.perf_counter() - t
+        rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2 ** 20
+        if proc.returncode:
+            print(proc.stderr, file=sys.stderr)
+            return proc.returncode
+        report = json.loads((out / "comparison.json").read_text())
+    rows = {m["kind"]: {"macro_f1": round(m["macro_f1"]["mean"], 4), "std": round(m["macro_f1"]["std"], 4),
+                        "fit": m["details"].get("stopped"), "pretraining": m["pretraining"]} for m in report["models"]}
+    print(json.dumps({"benchmark": "compare_cpu", "command": "alise " + " ".join(cmd[3:]).replace(str(out), "OUT"),
+                      "wall_s": round(wall, 1), "peak_rss_gib": round(rss, 2), "n_runs": report["n_runs"],
+                      "models": rows}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

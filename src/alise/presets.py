@@ -1,0 +1,70 @@
+"""Named pre-training recipes: an architecture, its pre-training hyper-parameters and a schedule.
+
+``alise pretrain --preset NAME`` starts from one (any option given on the command line wins), and
+the demo, the tests and the benchmarks use them instead of loose dictionaries:
+
+============= ========================================================================================
+``paper``     the paper's configuration ([P] Table I, §III-C; 1.11 M-parameter encoder): 64 × 64
+              crops of 60 consecutive dates, t_w 2, batch 2, 260 epochs, Adam 1e-3 with warm
+              restarts. A GPU job (about 18 s a step on the 2-core CPU, docs/performance.md).
+``cpu-small`` the recipe of the built-in model ``alise-s2-small`` (docs/pretraining.md, "A recipe
+              that learns on a CPU"): reduced widths (U-Net 16-16-16-32, d_model 32, 2 Transformer
+              layers; 100,624 encoder parameters), 32 × 32 crops of 40 dates, views translated by up
+              to 8 px (``view_shift``) so the invariance loss cannot be met by a pattern tied to the
+              pixel grid, the paper's losses and schedule otherwise.
+``tiny``      the smallest network the code accepts, for tests and smoke runs.
+============= ========================================================================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from alise.config import ALISEConfig
+from alise.errors import AliseError
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A pre-training recipe (see the module docstring). ``max_steps`` / ``max_epochs``: the budget
+    (None: no limit of that kind); ``samples_per_epoch`` None: one sample per crop tile."""
+
+    name: str
+    summary: str
+    config: ALISEConfig = field(default_factory=ALISEConfig)
+    crop: int = 64
+    batch_size: int = 2
+    max_steps: int | None = None
+    max_epochs: int | None = 260
+    samples_per_epoch: int | None = None
+    lr: float = 1e-3
+    min_clear: float = 0.5
+
+    def overrides(self) -> dict:
+        """The configuration keys that differ from the paper's."""
+        paper = ALISEConfig()
+        return {k: v for k, v in self.config.to_dict().items() if v != paper.to_dict()[k]}
+
+
+CPU_SMALL_ARCH = dict(encoder_widths=(16, 16, 16, 32), decoder_widths=(16, 16, 16, 32), d_model=32, n_heads=4,
+                      d_ffn=64, n_layers=2, proj_d_k=8, d_emb=64, d_proj_hidden=32)
+TINY_ARCH = dict(encoder_widths=(8, 8, 8, 16), decoder_widths=(8, 8, 8, 16), d_model=16, n_heads=2, d_ffn=32,
+                 n_layers=1, n_q=4, proj_d_k=8, d_emb=16, d_proj_hidden=16, n_groups=4)
+
+PRESETS: dict[str, Preset] = {p.name: p for p in (
+    Preset("paper", "the paper's configuration and schedule ([P] Table I, §III-C)"),
+    Preset("cpu-small", "reduced widths, 32 px crops of 40 dates, views translated by up to 8 px; "
+                        "the built-in model's recipe",
+           ALISEConfig().replace(**CPU_SMALL_ARCH, n_dates=40, view_shift=8), crop=32, max_steps=4000,
+           max_epochs=None, samples_per_epoch=64),
+    Preset("tiny", "the smallest network, for tests and smoke runs",
+           ALISEConfig().replace(**TINY_ARCH, n_dates=12), crop=16, max_steps=4, max_epochs=None,
+           samples_per_epoch=8),
+)}
+
+
+def preset(name: str) -> Preset:
+    """The preset ``name`` (an :class:`AliseError` listing the known ones otherwise)."""
+    if name not in PRESETS:
+        raise AliseError(f"unknown preset {name!r}: choose one of {', '.join(PRESETS)}")
+    return PRESETS[name]
