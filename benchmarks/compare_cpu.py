@@ -1,11 +1,11 @@
 """`alise compare` as a CPU user runs it: wall time and peak RSS of the whole command; JSON.
 
-Runs, in a child process, the comparison of the issue that a laptop must finish: ALISE LP,
-U-BARN FR, U-TAE, Presto LP and GF LP on the real Flanders patch, with a CPU-sized architecture
-and 10 pre-training steps for each self-supervised model, every other option at its default.
-Peak RSS is the child's ``ru_maxrss``.
+Runs, in a child process, the comparison a laptop must finish: ALISE LP / FT / FS (the built-in
+model), U-BARN FR (pre-trained here, CPU-sized architecture), U-TAE, Presto LP, GF LP and monthly
+medians on the real Flanders patch, every other option at its default (3 split seeds, the
+``auto`` solver). Peak RSS is the child's ``ru_maxrss``.
 
-    python benchmarks/compare_cpu.py [DATA] [--models ...] [--pretrain-steps 10]
+    python benchmarks/compare_cpu.py [DATA] [--models ...] [--pretrain-steps 200] [--model-dir alise=builtin]
 """
 
 from __future__ import annotations
@@ -27,13 +27,16 @@ def main() -> int:
     here = Path(__file__).resolve().parents[1]
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("data", nargs="?", default=str(here.parent / "shared" / "data" / "worldcereal-flanders-2018"))
-    p.add_argument("--models", default="alise-lp,ubarn-fr,utae,presto-lp,gf-lp")
-    p.add_argument("--pretrain-steps", default="10")
+    p.add_argument("--models", default="alise-lp,alise-ft,alise-fs,ubarn-fr,utae,presto-lp,gf-lp,median-lp")
+    p.add_argument("--pretrain-steps", default="200")
+    p.add_argument("--model-dir", nargs="*", default=["alise=builtin"], metavar="KIND=DIR")
     a = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "cmp"
         cmd = [sys.executable, "-m", "alise.cli", "compare", a.data, "--models", a.models, "--set", *CPU_SET,
                "--pretrain-steps", a.pretrain_steps, "--out", str(out), "--no-progress"]
+        if a.model_dir:
+            cmd += ["--model-dir", *a.model_dir]
         t = time.perf_counter()
         proc = subprocess.run(cmd, capture_output=True, text=True)
         wall = time.perf_counter() - t

@@ -19,6 +19,7 @@ site of ROOT (e.g. ``alise synth`` sites with ``change/Y1_Y2.tif``).
 
     python benchmarks/representation.py builtin ../shared/data/worldcereal-flanders-2018 --seeds 5
     python benchmarks/representation.py models/malice-s2 ../shared/data/worldcereal-flanders-2018
+    python benchmarks/representation.py runs/a/model runs/b/model DATA --lp-only --no-references --min-clear 0.5
 """
 
 from __future__ import annotations
@@ -119,6 +120,10 @@ def main(argv=None) -> int:
     p.add_argument("--change", default=None, metavar="ROOT", help="sites with change/Y1_Y2.tif truth")
     p.add_argument("--years", default="2018,2019")
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--lp-only", action="store_true",
+                   help="only each model's own probe (no twins, no sklearn reference): ablation rows")
+    p.add_argument("--min-clear", type=float, default=None,
+                   help="encode only dates at least this clear (default: each model's input.min_clear)")
     a = p.parse_args(argv)
     *model_args, data = a.models
     if not model_args:
@@ -150,18 +155,21 @@ def main(argv=None) -> int:
     first_norm = None
     for m in model_args:
         model, info = load_model(None if m == "builtin" else m)
+        if a.min_clear is not None:
+            model.input_min_clear = a.min_clear
         first_norm = first_norm or model.norm
         store = SITSStore(sources, model.norm)
         twin = random_twin(model, seed=0)
-        twins = (("random_twin", twin), ("random_twin_calibrated", random_twin(model, sources, seed=0, calibrate=True)))
-        entry = {"name": info["name"], "sha256": info["sha256"]}
+        twins = () if a.lp_only else (
+            ("random_twin", twin), ("random_twin_calibrated", random_twin(model, sources, seed=0, calibrate=True)))
+        entry = {"name": info["name"], "sha256": info["sha256"], "input_min_clear": model.input_min_clear}
         for key, net in (("lp", model), *twins):
             cache = FeatureCache(net, store)
             entry[key] = probe_features(f"{info['name']} {key}", lambda: alise_parts(net, "lp", labels.num_classes,
                                                                                      store, cache),
-                                        sources, labels, runs, cfg, with_sklearn=True)
+                                        sources, labels, runs, cfg, with_sklearn=not a.lp_only)
             entry[key]["grid_share"] = nyquist_share(cache.get(0))
-        if a.change:
+        if a.change and not a.lp_only:
             entry["change_auc"] = {"model": change_auc(model, a.change, years),
                                    "random_twin": change_auc(twin, a.change, years)["model"]}
         out["models"][m] = entry
@@ -171,11 +179,13 @@ def main(argv=None) -> int:
             out[kind] = probe_features(kind, lambda k=kind: REGISTRY[k].build(task), sources, labels, runs, cfg)
     for m, entry in out["models"].items():
         lp = np.array(entry["lp"]["macro_f1"]["values"])
+        if "gf-lp" in out:
+            entry["minus_gf_lp"] = [round(float(v), 4) for v in lp - np.array(out["gf-lp"]["macro_f1"]["values"])]
+        if a.lp_only:
+            continue
         stronger = max(("random_twin", "random_twin_calibrated"), key=lambda k: entry[k]["macro_f1"]["mean"])
         entry["stronger_twin"] = stronger
         entry["minus_random_twin"] = [round(float(v), 4) for v in lp - np.array(entry[stronger]["macro_f1"]["values"])]
-        if "gf-lp" in out:
-            entry["minus_gf_lp"] = [round(float(v), 4) for v in lp - np.array(out["gf-lp"]["macro_f1"]["values"])]
     out["seconds"] = round(time.time() - started, 1)
     print(json.dumps(out, indent=2, default=str))
     return 0

@@ -8,7 +8,7 @@ import json
 import pytest
 import rasterio
 
-from alise import models
+from alise import models, presets
 from alise.cli import main
 from alise.model_io import load_model
 
@@ -21,7 +21,9 @@ def test_the_default_model_is_shipped_with_its_card():
         assert must in card, must
     model, info = load_model(None)
     assert info["builtin"] and info["name"].startswith(models.DEFAULT) and len(info["sha256"]) == 64
-    assert model.config.view_shift > 0 and not model.training
+    assert not model.training and model.input_min_clear == 0.5
+    # the model is what its recipe says: `alise pretrain --preset cpu-small` trains this architecture
+    assert model.config == presets.preset("cpu-small").config
 
 
 def test_alise_models_lists_it(capsys):

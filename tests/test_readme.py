@@ -1,8 +1,8 @@
 """The README's tour is runnable: every command of its ``bash`` block runs and exits 0.
 
 The commands run exactly as written (paths to ``../shared`` point to the shared folder beside the
-repository), with two substitutions to keep CI short: pre-training uses a smaller network
-(``--set`` overrides), and probe/compare train for 2 epochs.
+repository), with one substitution to keep CI short: pre-training uses a smaller network
+(``--set`` overrides).
 """
 
 from __future__ import annotations
@@ -32,14 +32,12 @@ def test_readme_tour_runs(tmp_path, monkeypatch, capsys, flanders):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "shared").symlink_to(flanders.parents[1])  # flanders = <shared>/data/worldcereal-flanders-2018
     commands = tour_commands()
-    assert [c[1] for c in commands] == ["check", "synth", "pretrain", "info", "encode", "probe", "change", "change",
-                                        "reconstruct", "compare", "import-onnx"]
+    assert [c[1] for c in commands] == ["check", "models", "encode", "probe", "synth", "change", "change",
+                                        "reconstruct", "pretrain", "info", "probe", "compare", "import-onnx"]
     for argv in commands:
         args = [a.replace("../shared", "shared") for a in argv[1:]]
         if args[0] == "pretrain":
             args += SMALL
-        if args[0] in ("probe", "compare"):
-            args += ["--epochs", "2"]
         code = main(args)
         assert code == 0, f"`{shlex.join(argv)}` exited {code}: {capsys.readouterr().err[-2000:]}"
     assert (tmp_path / "emb.tif").is_file() and (tmp_path / "cmp" / "comparison.md").is_file()

@@ -52,6 +52,13 @@ class SITS:
         """A new SITS with only the dates ``index`` (along T)."""
         return replace(self, x=self.x[index], days=self.days[index], valid_pixels=self.valid_pixels[index])
 
+    def keep_clear(self, min_clear: float) -> "SITS":
+        """The dates whose clear fraction (of ``valid_pixels``) is ≥ ``min_clear``; ``self`` when that
+        keeps every date or none (a model fed nothing cannot do better than fed everything)."""
+        clear = self.valid_pixels.flatten(1).float().mean(1)
+        keep = torch.nonzero(clear >= min_clear).flatten()
+        return self.select_dates(keep) if 0 < keep.numel() < clear.numel() else self
+
     def crop(self, top: int, left: int, size_h: int, size_w: int | None = None) -> "SITS":
         """A spatial window ``[top:top+size_h, left:left+size_w]`` of every date."""
         size_w = size_h if size_w is None else size_w

@@ -30,7 +30,12 @@ def results(demo_out) -> dict:
 @pytest.mark.slow
 def test_every_stage_ran_and_report_has_seven_sections(demo_out, results):
     assert {k: v["status"] for k, v in results["stages"].items()} == {
-        k: "ok" for k in ("data", "pretrain", "embeddings", "gapfill", "segmentation", "change")}
+        k: "ok" for k in ("data", "model", "pretrain", "embeddings", "gapfill", "segmentation", "change")}
+    # it evaluates the built-in model, next to its own short pre-training, the random twin and GF
+    assert results["meta"]["model"]["builtin"] and results["stages"]["model"]["input_min_clear"] == 0.5
+    for task in ("real", "synthetic"):
+        assert list(results["stages"]["segmentation"][task]["methods"]) == ["alise", "short", "random", "gf"]
+    assert list(results["stages"]["change"]["methods"]) == ["alise", "short", "random", "gf"]
     md = (demo_out / "report.md").read_text()
     html = (demo_out / "report.html").read_text()
     heads = re.findall(r"^## (.+)$", md, flags=re.M)

@@ -17,8 +17,8 @@ t_w = 2 dates; loss w_rec*L_rec + w_inv*L_inv + w_cov*L_cov with w_rec 1, w_inv 
 
 --preset NAME starts from a named recipe instead (alise.presets; options given here win):
   paper      the above (default)
-  cpu-small  the built-in model's recipe: reduced widths, 32 px crops of 40 dates, views
-             translated by up to 8 px, 4000 steps (docs/pretraining.md)
+  cpu-small  the built-in model's recipe: reduced widths, 32 px crops of 32 dates,
+             cross-reconstruction only (w_inv 0), 1,500 steps (docs/pretraining.md)
   tiny       the smallest network, for smoke runs
 
 Normalisation statistics are computed from a sample of clear training pixels and stored in the

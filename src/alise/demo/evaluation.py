@@ -13,14 +13,16 @@ if TYPE_CHECKING:
 
 
 # ====================================================================== 5. segmentation
-FEATURES = (("alise", "ALISE pre-trained (LP)"), ("random", "ALISE random init (LP)"), ("gf", "GF linear, 5-day grid (LP)"))
+def _methods(demo: Demo) -> tuple[tuple[str, str], ...]:
+    """``(key, name)`` of every feature source probed: the encoders of the demo, then GF."""
+    return (*demo.method_names(" (LP)").items(), ("gf", "GF linear, 5-day grid (LP)"))
 
 
 def _features(demo: Demo, kind: str, src, year: int | None) -> np.ndarray:
     """``(F, H, W)`` float32 per-pixel features of one series for the linear probe."""
     from alise.gapfill import gf_features, regular_grid, year_grid
 
-    if kind in ("alise", "random"):
+    if kind != "gf":
         y = demo.embed(kind, src, year)
         return y.reshape(-1, *y.shape[2:])  # query-major Q·D, as the paper's LP head
     s = demo.sits(src, year)
@@ -86,13 +88,13 @@ def stage_segmentation(demo: Demo, rec: dict) -> None:
                probe="Linear(F → K) per pixel on frozen features standardised with training statistics; "
                      "L-BFGS logistic regression to convergence, L2 strength C picked on the validation blocks "
                      "(the lbfgs solver of alise probe)",
-               methods=dict(FEATURES), ubarn="not run: U-BARN FR needs its own masked-autoencoder pre-training "
+               methods=dict(_methods(demo)), ubarn="not run: U-BARN FR needs its own masked-autoencoder pre-training "
                                              "(alise compare --models ubarn-fr), beyond the demo's time budget")
     for task in _segmentation_sets(demo):
         out = rec.setdefault(task["key"], {"title": task["title"], "classes": task["names"], "methods": {}})
-        feats = {kind: [_features(demo, kind, src, yr) for src, yr, _ in task["series"]] for kind, _ in FEATURES}
+        feats = {kind: [_features(demo, kind, src, yr) for src, yr, _ in task["series"]] for kind, _ in _methods(demo)}
         out["n_features"] = {kind: int(f[0].shape[0]) for kind, f in feats.items()}
-        for kind, name in FEATURES:
+        for kind, name in _methods(demo):
             runs = []
             for seed in demo.p.split_seeds:
                 tasks = []
@@ -117,7 +119,7 @@ def stage_segmentation(demo: Demo, rec: dict) -> None:
                                demo.figure(f"cm_{task['key']}_{kind}", f"confusion_{task['key']}_{kind}.png"),
                                title=f"{name}, {task['key']}, split seed {runs[0]['seed']}")
     if demo.real is not None:
-        rec["command"] = (f"alise probe pretrain/model {demo.real.path} --mode lp --split blocks --block {block} "
+        rec["command"] = (f"alise probe {demo.model_arg()}{demo.real.path} --mode lp --split blocks --block {block} "
                           f"--repeats {len(demo.p.split_seeds)} --out probe-real")
 
 
@@ -130,7 +132,7 @@ def stage_change(demo: Demo, rec: dict) -> None:
     from alise.plots import plot_image_grid, plot_roc
 
     y1, y2 = demo.p.years[0], demo.p.years[1]
-    names = {"alise": "ALISE pre-trained (Eq. 12)", "random": "ALISE random init (Eq. 12)", "gf": "GF (5-day grid)"}
+    names = {**demo.method_names(" (Eq. 12)"), "gf": "GF (5-day grid)"}
     scores = {k: [] for k in names}
     truths = []
     for src in demo.synth:
@@ -138,7 +140,7 @@ def stage_change(demo: Demo, rec: dict) -> None:
         if truth is None:
             raise AliseError(f"{src.path}: no change/{y1}_{y2}.tif truth")
         truths.append(truth)
-        for k in ("alise", "random"):
+        for k in demo.models():
             a, b = (torch.from_numpy(demo.embed(k, src, y)) for y in (y1, y2))
             scores[k].append(embedding_distance(a, b).numpy())
         scores["gf"].append(gf_change_map(demo.sits(src, y1), demo.sits(src, y2)))
@@ -154,7 +156,7 @@ def stage_change(demo: Demo, rec: dict) -> None:
     t0 = truths[0].astype(np.float32)
     t0[truths[0] == 255] = np.nan
     plot_image_grid([(f"truth {y1}→{y2} (1 = changed)", t0)] + [(names[k], scores[k][0]) for k in names],
-                    demo.figure("change_maps", "change_maps.png"), ncols=4, cmap="magma",
+                    demo.figure("change_maps", "change_maps.png"), ncols=len(names) + 1, cmap="magma",
                     title=f"Change maps, {demo.synth[0].name} (blank = background, excluded)")
-    rec["command"] = (f"alise change pretrain/model data/synthetic/{demo.synth[0].name} --years {y1},{y2} "
+    rec["command"] = (f"alise change {demo.model_arg()}data/synthetic/{demo.synth[0].name} --years {y1},{y2} "
                       f"--truth data/synthetic/{demo.synth[0].name}/change/{y1}_{y2}.tif --out change.tif")

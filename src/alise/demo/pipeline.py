@@ -2,13 +2,20 @@
 
 1. **data** — ``alise synth`` sites (several years, rotations, clear-cuts, clouds) and the shipped
    real patch (``worldcereal-flanders-2018``): thumbnails with cloud masks, acquisition timelines.
-2. **pretrain** — a short ALISE pre-training (:func:`alise.train.run_pretraining`) on all series.
+2. **model** — the built-in pre-trained encoder (``alise-s2-small``, or ``--model``) and its
+   random twin (same architecture, fresh weights, same input statistics) as the control.
+   **pretrain** — a short ALISE pre-training (:func:`alise.train.run_pretraining`) on all series,
+   to show the training loop and what a few minutes of it give.
 3. **embeddings** — aligned representations ``Y (Q, D, H, W)`` of both datasets, PCA → RGB.
 4. **gapfill** — decoder reconstructions at cloudy dates vs. nearest clear images and linear GF;
    held-out clear dates scored for both ([P] Eq. 8–9).
 5. **segmentation** — the paper's linear probe (one ``Linear`` per pixel) on frozen features:
-   ALISE pre-trained vs. ALISE random-init vs. GF, spatially blocked splits ([P] §IV-B-1).
+   built-in vs. the short pre-training vs. the random twin vs. GF, spatially blocked splits
+   ([P] §IV-B-1).
 6. **change** — Eq. 12 distance vs. GF distance against the synthetic change truth ([P] §IV-B-2).
+
+Every encoder is fed the dates it was trained on: those at least ``input_min_clear`` clear
+(:mod:`alise.data.subset`), as ``alise encode`` does.
 7. **run facts** — timings, throughput, versions, seeds, commands.
 
 A stage that cannot run (no real data, an error in a building block) records why, and the report
@@ -74,6 +81,7 @@ class DemoOptions:
     real: str | None = None  # None = look for ../shared/data/worldcereal-flanders-2018
     seed: int = 0
     arch: str = "demo"  # "demo" (reduced widths) or "paper"
+    model: str | None = None  # the pre-trained encoder evaluated (None: the built-in default)
     max_steps: int | None = None  # override the preset's pre-training steps
     overwrite: bool = False
     progress: bool = True
@@ -117,8 +125,10 @@ class Demo:
         self.results: dict = {"stages": {}, "figures": {}}
         self.synth: list = []  # FolderSource per synthetic site
         self.real = None  # FolderSource or None
-        self.model = None  # pre-trained ALISE
-        self.random_model = None  # same architecture, random initialisation
+        self.model = None  # the pre-trained ALISE evaluated (built-in by default)
+        self.model_info: dict = {}
+        self.random_model = None  # its random twin: same architecture, fresh weights
+        self.short_model = None  # the demo's own short pre-training
         self._sits: dict = {}
         self._emb: dict = {}
 
@@ -151,29 +161,55 @@ class Demo:
         self.results["figures"][key] = f"figures/{name}"
         return self.fig_dir / name
 
-    def sits(self, src, year: int | None = None):
-        """Normalised :class:`SITS` of a whole source (dates of ``year`` only if given), cached."""
-        key = (src.name, year)
+    def models(self) -> dict:
+        """``{"alise", "short", "random"}`` → model, the short pre-training only when it ran."""
+        out = {"alise": self.model, "short": self.short_model, "random": self.random_model}
+        return {k: m for k, m in out.items() if m is not None}
+
+    def sits(self, src, year: int | None = None, norm=None):
+        """Normalised :class:`SITS` of a whole source (dates of ``year`` only if given; normalised
+        with ``norm``, default that of the evaluated model), cached."""
+        norm = norm or self.model.norm
+        key = (src.name, year, id(norm))
         if key not in self._sits:
             idx = None if year is None else [i for i, d in enumerate(src.dates) if d.year == year]
             raw = src.read(dates=idx)
             labels = raw.labels
             raw.labels = None
-            s = raw.to_sits(self.model.norm)
+            s = raw.to_sits(norm)
             s.meta["labels"] = labels
             self._sits[key] = s
         return self._sits[key]
 
+    @staticmethod
+    def model_input(s, model):
+        """``s`` without its dates less than ``model.input_min_clear`` clear (:meth:`SITS.keep_clear`)."""
+        return s.keep_clear(getattr(model, "input_min_clear", 0.0))
+
+    def model_arg(self) -> str:
+        """How a stand-alone command names the evaluated model (nothing for the built-in default)."""
+        return "" if self.opts.model is None else f"{self.opts.model} "
+
+    def method_names(self, suffix: str) -> dict:
+        """``{key: display name}`` of the encoders evaluated (see :meth:`models`), ``suffix`` appended."""
+        short = self.results["stages"].get("pretrain", {})
+        names = {"alise": f"ALISE {self.model_info['name'].split(' (')[0]}{suffix}",
+                 "short": f"ALISE, demo pre-training ({short.get('steps', '?')} steps){suffix}",
+                 "random": f"random twin of the first (fresh weights){suffix}"}
+        return {k: names[k] for k in self.models()}
+
     def embed(self, which: str, src, year: int | None = None):
-        """``(Q, D, H, W)`` float32 numpy embedding by model ``which`` ("alise" / "random"), cached."""
+        """``(Q, D, H, W)`` float32 numpy embedding by model ``which`` (a key of :meth:`models`), cached.
+
+        The series keeps the dates at least ``model.input_min_clear`` clear (all if none is)."""
         import torch
 
         from alise.downstream.features import encode_sits
 
         key = (which, src.name, year)
         if key not in self._emb:
-            model = self.model if which == "alise" else self.random_model
-            s = self.sits(src, year)
+            model = self.models()[which]
+            s = self.model_input(self.sits(src, year, model.norm), model)
             model.eval()
             t0 = time.perf_counter()
             with torch.inference_mode():
@@ -196,10 +232,14 @@ def run_demo(opts: DemoOptions) -> dict:
     out = check_output(opts.out, overwrite=opts.overwrite)
     if opts.arch not in ("demo", "paper"):
         raise AliseError(f"--arch {opts.arch!r}: choose demo (reduced widths) or paper")
+    from alise.model_io import load_model
+
+    model, model_info = load_model(opts.model)  # a bad --model is a user mistake: refuse before any work
     real_path, real_how = resolve_real(opts.real)
     started = time.perf_counter()
     with atomic_dir(out, overwrite=opts.overwrite) as work:
         demo = Demo(opts, work)
+        demo.model, demo.model_info = model, model_info
         r = demo.results
         r["meta"] = {"started_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                      "options": asdict(opts), "preset": asdict(opts.preset), "real_path": None if real_path is None
@@ -209,6 +249,7 @@ def run_demo(opts: DemoOptions) -> dict:
             with demo.stage(name, needs) as rec:
                 if rec is not None:
                     fn(demo, rec, real_path) if name == "data" else fn(demo, rec)
+        r["meta"]["model"] = {k: model_info.get(k) for k in ("name", "sha256", "builtin", "path")}
         r["meta"]["total_seconds"] = round(time.perf_counter() - started, 2)
         run_facts(demo)
         with open(work / "results.json", "w") as f:
@@ -266,8 +307,8 @@ def run_facts(demo: Demo) -> None:
         "stage_seconds": {k: v.get("seconds") for k, v in r["stages"].items()},
         "commands": {
             "demo": f"alise demo --out {Path(o.out).name}{' --quick' if o.quick else ''} --seed {o.seed}"
-                    f"{'' if o.arch == 'demo' else ' --arch paper'}",
-            **{k: r["stages"][k]["command"] for k in ("data", "pretrain", "gapfill", "segmentation", "change")
+                    f"{'' if o.arch == 'demo' else ' --arch paper'}{f' --model {o.model}' if o.model else ''}",
+            **{k: r["stages"][k]["command"] for k in ("data", "model", "pretrain", "gapfill", "segmentation", "change")
                if r["stages"].get(k, {}).get("command")},
         },
     }
@@ -278,13 +319,14 @@ def run_facts(demo: Demo) -> None:
 def _stages():
     """``(name, function, stages it needs)`` in the order of the paper."""
     from alise.demo.evaluation import stage_change, stage_segmentation
-    from alise.demo.stages import stage_data, stage_embeddings, stage_gapfill, stage_pretrain
+    from alise.demo.stages import stage_data, stage_embeddings, stage_gapfill, stage_model, stage_pretrain
 
     return (
         ("data", stage_data, ()),
+        ("model", stage_model, ()),
         ("pretrain", stage_pretrain, ("data",)),
-        ("embeddings", stage_embeddings, ("pretrain",)),
-        ("gapfill", stage_gapfill, ("pretrain",)),
-        ("segmentation", stage_segmentation, ("pretrain",)),
-        ("change", stage_change, ("pretrain",)),
+        ("embeddings", stage_embeddings, ("data", "model")),
+        ("gapfill", stage_gapfill, ("data", "model")),
+        ("segmentation", stage_segmentation, ("data", "model")),
+        ("change", stage_change, ("data", "model")),
     )

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from alise.outputs import atomic_file
 
-SECTIONS = ("1. Data", "2. Pre-training", "3. Embeddings", "4. Gap-filling", "5. Segmentation (linear probe)",
+SECTIONS = ("1. Data", "2. Models and pre-training", "3. Embeddings", "4. Gap-filling", "5. Segmentation (linear probe)",
             "6. Change detection", "7. Run facts")
 
 
@@ -155,6 +155,21 @@ def _data(doc: Doc, r: dict) -> None:
     doc.fig(r, "thumbs_real", "Real patch along time: true colour (top) and SCL clear mask (bottom).")
 
 
+def _models(doc: Doc, r: dict) -> None:
+    m = r["stages"]["model"]
+    if not _not_run(doc, r, "model"):
+        what = "the built-in model" if m["builtin"] else "the model"
+        doc.p(f"Evaluated below: {what} **{m['name']}** (weights SHA-256 `{m['sha256'][:12]}…`"
+              + (f"; {m['card_summary']}" if m.get("card_summary") else "") + f"). It reads the dates at least "
+              f"{pct(m['input_min_clear'])} clear, as it was pre-trained. Its control is its **random twin**: the "
+              "same architecture and input statistics, freshly initialised weights, normalisation layers included.")
+        doc.table(["block", "parameters"], [[k, num(v)] for k, v in m["param_counts"].items()])
+    doc.p("Then the demo pre-trains an encoder of its own for a few minutes on its series, to show the training "
+          "loop and what a short run gives next to the built-in model.")
+    if not _not_run(doc, r, "pretrain"):
+        _pretrain(doc, r)
+
+
 def _pretrain(doc: Doc, r: dict) -> None:
     p = r["stages"]["pretrain"]
     arch = "the paper's architecture (Tables VIII–IX)" if p["arch"] == "paper" else \
@@ -182,8 +197,9 @@ def _embeddings(doc: Doc, r: dict) -> None:
     e = r["stages"]["embeddings"]
     doc.p(f"The aligned representation has Q = {e['n_q']} queries × D = {e['d_model']} channels per pixel whatever "
           "the number of dates. Below, the first three principal components of the features are shown as RGB: all "
-          f"queries together, then single queries {', '.join(map(str, e['queries']))}, then a randomly initialised "
-          "encoder of the same architecture for contrast.")
+          f"queries together, then single queries {', '.join(map(str, e['queries']))} of the evaluated model, then "
+          "the demo's short pre-training and the random twin for contrast. Parcels should appear as uniform "
+          "patches with sharp edges; a grid or speckle means the encoder has not learnt.")
     for key in ("real", "synthetic"):
         if key in e:
             doc.fig(r, f"pca_{key}", f"{key.capitalize()}: {e[key]['source']} ({num(e[key]['n_dates'])} dates), "
@@ -227,11 +243,11 @@ def _segmentation(doc: Doc, r: dict) -> None:
     doc.table(header, rows)
     for k in keys:
         t = s[k]
-        run = t["methods"]["alise"]["runs"][0]
+        run = t["methods"]["alise"]["runs"][0]  # the same split for every method
         doc.p(f"{t['title']}: {num(run['n_train'])} / {num(run['n_val'])} / {num(run['n_test'])} labelled "
               f"train / val / test pixels (split seed {run['seed']}); features per pixel: "
               + ", ".join(f"{m} {num(n)}" for m, n in t["n_features"].items()) + ".")
-        doc.fig(r, f"cm_{k}_alise", f"Confusion matrix, ALISE pre-trained, {k} test pixels.")
+        doc.fig(r, f"cm_{k}_alise", f"Confusion matrix, {s['methods']['alise']}, {k} test pixels.")
         doc.fig(r, f"cm_{k}_gf", f"Confusion matrix, GF, {k} test pixels.")
 
 
@@ -261,8 +277,8 @@ def _facts(doc: Doc, r: dict) -> None:
     doc.p("Seeds: " + ", ".join(f"{k} {v}" for k, v in run["seeds"].items()) + ".")
     doc.p("Reproduce: the whole report (every number above, identical with the same seed and versions):")
     doc.code(run["commands"]["demo"])
-    doc.p("Stand-alone commands for each step (paths relative to the output folder; `alise probe` uses the paper's "
-          "patch-based protocol, so its numbers differ from the demo's full-batch probe):")
+    doc.p("Stand-alone commands for each step (paths relative to the output folder; `alise probe` runs the same "
+          "L-BFGS probe on the same spatial-block splits):")
     doc.code("\n".join(f"# {k}\n{v}" for k, v in run["commands"].items() if k != "demo"))
 
 
@@ -274,8 +290,8 @@ def build(r: dict) -> Doc:
     doc.p(f"Run started {meta['started_utc']}, preset `{meta['preset']['name']}`, seed {meta['options']['seed']}, "
           f"{num(meta['total_seconds'], 1)} s in total; {ok} of {len(r['stages'])} stages completed. Every number "
           "below was computed in this run (see `results.json`).")
-    for title, stage, fn in zip(SECTIONS, ("data", "pretrain", "embeddings", "gapfill", "segmentation", "change", None),
-                                (_data, _pretrain, _embeddings, _gapfill, _segmentation, _change, _facts)):
+    for title, stage, fn in zip(SECTIONS, ("data", None, "embeddings", "gapfill", "segmentation", "change", None),
+                                (_data, _models, _embeddings, _gapfill, _segmentation, _change, _facts)):
         doc.h(2, title)
         if stage is None or not _not_run(doc, r, stage):
             fn(doc, r)

@@ -84,8 +84,23 @@ def stage_data(demo: Demo, rec: dict, real_path: Path | None) -> None:
         _thumbnails(demo, demo.real, "thumbs_real", f"Real {demo.real.name}: RGB and clear mask (SCL 4/5/6)")
 
 
-# ====================================================================== 2. pre-training
+# ====================================================================== 2. models
+def stage_model(demo: Demo, rec: dict) -> None:
+    """The evaluated encoder (built-in by default) and its random twin, the control."""
+    from alise import models
+    from alise.downstream.controls import random_twin
+
+    info, m = demo.model_info, demo.model
+    demo.random_model = random_twin(m, seed=demo.opts.seed)
+    card = models.describe(models.DEFAULT)["summary"] if info.get("builtin") else None
+    rec.update(name=info["name"], sha256=info["sha256"], builtin=bool(info.get("builtin")), card_summary=card,
+               param_counts=m.param_counts(), input_min_clear=float(m.input_min_clear),
+               config={k: list(v) if isinstance(v, tuple) else v for k, v in m.config.to_dict().items()},
+               command=f"alise info {models.DEFAULT if info.get('builtin') else info['path']}")
+
+
 def stage_pretrain(demo: Demo, rec: dict) -> None:
+    """A short pre-training of the demo's architecture on the demo's series (the training loop at work)."""
     from alise.config import ALISEConfig
     from alise.model_io import load
     from alise.plots import plot_loss_curves
@@ -103,11 +118,7 @@ def stage_pretrain(demo: Demo, rec: dict) -> None:
                       val=[str(demo.synth[0].path)], seed=o.seed,
                       keep_checkpoints=1, progress=o.progress)
     record = run_pretraining(job)
-    demo.model = load(run / "model")
-    from alise.downstream.controls import random_twin
-
-    # The control: same architecture and input statistics, fresh weights (alise.downstream.controls).
-    demo.random_model = random_twin(demo.model, seed=o.seed)
+    demo.short_model = load(run / "model")
     sets = " ".join(f"{k}={','.join(map(str, v)) if isinstance(v, tuple) else v}" for k, v in overrides.items())
     rec.update(
         arch=o.arch, overrides={k: list(v) if isinstance(v, tuple) else v for k, v in overrides.items()},
@@ -142,15 +153,18 @@ def stage_embeddings(demo: Demo, rec: dict) -> None:
         t = int(np.argmax(clear))
         dn = demo.model.norm.invert(s.x[t]).numpy()
         y = demo.embed("alise", src, yr)
-        yr_rand = demo.embed("random", src, yr)
         imgs = [(f"RGB {s.meta['dates'][t]}", rgb_thumbnail(dn, limits=RGB_LIMITS)),
                 ("pre-trained: all queries", pca_rgb(y))]
         imgs += [(f"pre-trained: query {k}", pca_rgb(y[k])) for k in queries]
-        imgs += [("random init: all queries", pca_rgb(yr_rand))]
-        label = f"{src.name}, {yr}" if yr else f"{src.name}, all {s.x.shape[0]} dates"
+        if "short" in demo.models():
+            imgs += [("demo pre-training: all queries", pca_rgb(demo.embed("short", src, yr)))]
+        imgs += [("random twin: all queries", pca_rgb(demo.embed("random", src, yr)))]
+        n_in = int(demo.model_input(s, demo.model).x.shape[0])
+        label = f"{src.name}, {yr}" if yr else f"{src.name}, {n_in} of {s.x.shape[0]} dates"
         plot_image_grid(imgs, demo.figure(f"pca_{key}", f"pca_{key}.png"), ncols=len(imgs),
                         title=f"Embedding PCA → RGB ({label})")
-        rec[key] = {"source": src.name, "year": yr, "n_dates": int(s.x.shape[0]), "shape": list(y.shape),
+        rec[key] = {"source": src.name, "year": yr, "n_dates": int(s.x.shape[0]), "n_input_dates": n_in,
+                    "shape": list(y.shape),
                     "feature_std": float(y.std())}
 
 
@@ -182,7 +196,8 @@ def stage_gapfill(demo: Demo, rec: dict) -> None:
     if not targets:
         raise AliseError(f"{src.name}: no cloudy date between two clear ones")
     days = s.days.numpy().astype(np.float64)
-    rec_dn = reconstruct(demo.model, s, days[targets])  # (n, C, H, W) DN
+    s_in = demo.model_input(s, demo.model)  # the dates the model was trained to read
+    rec_dn = reconstruct(demo.model, s_in, days[targets])  # (n, C, H, W) DN
     gf = gapfill_linear(s.x[None], s.days[None], s.valid_pixels[None], days[targets])[0]
     gf_dn = demo.model.norm.invert(torch.nan_to_num(gf, nan=0.0)).numpy()
     dn = demo.model.norm.invert(s.x).numpy()  # (T, C, H, W), clipped to q05–q95 by the normalisation
@@ -202,6 +217,6 @@ def stage_gapfill(demo: Demo, rec: dict) -> None:
     held = _pick(np.flatnonzero(clear >= 0.9), 4)
     rec.update(source=src.name, targets=rows, heldout_dates=[dates[t] for t in held])
     if held:
-        rec["heldout"] = heldout_comparison(demo.model, s, held)
-    rec["command"] = (f"alise reconstruct pretrain/model {src.path} --dates {','.join(r['date'] for r in rows)} "
+        rec["heldout"] = heldout_comparison(demo.model, s, held, min_clear=demo.model.input_min_clear)
+    rec["command"] = (f"alise reconstruct {demo.model_arg()}{src.path} --dates {','.join(r['date'] for r in rows)} "
                       "--out gapfilled")

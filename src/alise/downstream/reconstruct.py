@@ -51,7 +51,7 @@ def to_uint16(dn: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(np.nan_to_num(dn, nan=0.0)), 1, DN_MAX).astype(np.uint16)
 
 
-def heldout_comparison(model, sits: SITS, heldout: Sequence[int]) -> dict:
+def heldout_comparison(model, sits: SITS, heldout: Sequence[int], min_clear: float = 0.0) -> dict:
     """Reconstruction error on held-out clear observations: decoder vs linear gap-filling.
 
     The dates ``heldout`` are removed from the series; the rest is encoded (ALISE) or linearly
@@ -62,6 +62,8 @@ def heldout_comparison(model, sits: SITS, heldout: Sequence[int]) -> dict:
         model: ALISE model.
         sits: full series ``x (T, C, H, W)`` normalised, ``valid_pixels (T, H, W)``.
         heldout: indices into T of the dates to hide.
+        min_clear: the encoder reads only the remaining dates at least this clear (its
+            ``input_min_clear``); GF reads every remaining clear pixel.
 
     Returns:
         ``{"n_pixels", "alise": {"rmse_dn", "mae_dn", "rmse_norm"}, "gf": {...}}`` (DN = reflectance × 1e4),
@@ -81,11 +83,13 @@ def heldout_comparison(model, sits: SITS, heldout: Sequence[int]) -> dict:
     if not mask.any():
         raise AliseError("no clear pixel on the held-out dates: choose clearer dates to hold out")
     truth_dn = model.norm.invert(target.x).numpy()
-    pred = {"alise": reconstruct(model, ctx, target.days.numpy())}
+    enc_ctx = ctx.keep_clear(min_clear)
+    pred = {"alise": reconstruct(model, enc_ctx, target.days.numpy())}
     gf = gapfill_linear(ctx.x[None], ctx.days[None], ctx.valid_pixels[None], target.days.numpy().astype(np.float64))[0]
     gf = torch.nan_to_num(gf, nan=0.0)  # pixels never clear: the median (0 normalised)
     pred["gf"] = model.norm.invert(gf).numpy()
-    out: dict = {"n_pixels": int(mask.sum()), "n_heldout_dates": int(held.sum()), "n_context_dates": int(len(keep_idx))}
+    out: dict = {"n_pixels": int(mask.sum()), "n_heldout_dates": int(held.sum()), "n_context_dates": int(len(keep_idx)),
+                 "n_encoder_dates": int(enc_ctx.x.shape[0])}
     scale = (np.asarray(model.norm.qmax) - np.asarray(model.norm.qmin)).reshape(1, -1, 1, 1)
     for name, p in pred.items():
         err = (p - truth_dn)  # (T', C, H, W)
