@@ -111,8 +111,20 @@ def worker(name: str, mode: str, steps: int, dropout: bool) -> dict:
     model = ALISE(config).train()
     batch = views(b, t, h)
     sec, losses = time_steps(model, batch, steps)
-    return {"step_s": round(sec, 3), "losses": losses,
-            "peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20, 2)}
+    return {"step_s": round(sec, 3), "losses": losses, "peak_rss_gib": round(peak_rss_gib(), 2)}
+
+
+def peak_rss_gib() -> float:
+    """This process's peak resident set since it started (``VmHWM``; ``ru_maxrss`` would include the
+    parent's peak, inherited through fork)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 2 ** 20
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
 
 
 def run_worker(name: str, mode: str, steps: int, dropout: bool, threads: int | None) -> dict:

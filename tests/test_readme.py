@@ -41,3 +41,14 @@ def test_readme_tour_runs(tmp_path, monkeypatch, capsys, flanders):
         code = main(args)
         assert code == 0, f"`{shlex.join(argv)}` exited {code}: {capsys.readouterr().err[-2000:]}"
     assert (tmp_path / "emb.tif").is_file() and (tmp_path / "cmp" / "comparison.md").is_file()
+
+
+def test_readme_python_snippet_runs(tmp_path, monkeypatch, flanders):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "shared").symlink_to(flanders.parents[1])
+    code = re.search(r"## Python\n\n```python\n(.*?)```", README.read_text(), re.S).group(1)
+    scope: dict = {}
+    exec(compile(code.replace("../shared", "shared"), "README.md", "exec"), scope)
+    y, model, src = scope["y"], scope["model"], scope["src"]
+    assert tuple(y.shape) == (1, model.config.n_q, model.config.d_model, 64, 64) and not y.requires_grad
+    assert src.n_dates == 118

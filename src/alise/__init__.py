@@ -6,8 +6,9 @@ models for irregular and unaligned Satellite Image Time Series*).
 
 Public API (imported lazily so that ``import alise`` and ``alise --help`` stay fast)::
 
-    from alise import ALISE, ALISEConfig, load
-    model = ALISE(ALISEConfig())                 # the paper's configuration
+    from alise import ALISE, ALISEConfig, load, load_model
+    model, info = load_model()                   # the built-in pre-trained model (alise models)
+    model = ALISE(ALISEConfig())                 # the paper's configuration, random weights
     y = model.encode(x, days, valid_dates)       # (B, T, C, H, W) -> (B, n_q, d_model, H, W)
     model.save("my-model"); model = load("my-model")
 """
@@ -22,6 +23,9 @@ _LAZY = {
     "ALISE": "alise.model",
     "ALISEConfig": "alise.config",
     "load": "alise.model_io",
+    "load_model": "alise.model_io",
+    "days_since_origin": "alise.dates",
+    "open_source": "alise.data",
     "SITS": "alise.batch",
     "SITSBatch": "alise.batch",
     "collate": "alise.batch",

@@ -43,9 +43,12 @@ class NormStats:
         n = len(self.bands)
         if not (len(self.median) == len(self.qmin) == len(self.qmax) == n):
             raise AliseError(f"normalisation statistics must have one value per band ({n} bands)")
-        for b, lo, hi in zip(self.bands, self.qmin, self.qmax):
+        for b, lo, mid, hi in zip(self.bands, self.qmin, self.median, self.qmax):
             if not np.isfinite(lo) or not np.isfinite(hi) or hi <= lo:
                 raise AliseError(f"normalisation statistics of band {b}: q95 ({hi}) must exceed q05 ({lo})")
+            if not np.isfinite(mid) or not lo <= mid <= hi:
+                raise AliseError(f"normalisation statistics of band {b}: the median ({mid}) must lie between "
+                                 f"q05 ({lo}) and q95 ({hi})")
 
     @classmethod
     def paper(cls) -> "NormStats":

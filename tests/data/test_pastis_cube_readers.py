@@ -121,3 +121,23 @@ def test_cube_offset_attribute_and_unit_reflectance(tmp_path):
     _cube(tmp_path / "b.zarr", unit=True)
     with pytest.raises(AliseError, match="reflectance in 0–1"):
         open_source(tmp_path / "b.zarr").read()
+
+
+@pytest.mark.parametrize("suffix", ["zarr", "nc"])
+def test_cube_is_read_by_a_fresh_process(tmp_path, suffix):
+    """`alise check` on a cube in a new interpreter: nothing the test imported can hide a missing import."""
+    import subprocess
+    import sys
+
+    if suffix == "zarr":
+        _cube(tmp_path / "cube.zarr")
+    else:  # the same cube as netCDF
+        import xarray as xr
+
+        _cube(tmp_path / "tmp.zarr")
+        with xr.open_zarr(tmp_path / "tmp.zarr") as ds:
+            ds.load().to_netcdf(tmp_path / "cube.nc")
+    proc = subprocess.run([sys.executable, "-c", "import sys; from alise.cli import main; sys.exit(main(sys.argv[1:]))",
+                           "check", str(tmp_path / f"cube.{suffix}"), "--json"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-1500:]
+    assert "Traceback" not in proc.stderr and "32631" in proc.stdout

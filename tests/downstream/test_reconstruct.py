@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import rasterio
 
@@ -40,3 +42,20 @@ def test_heldout_comparison_reports_both_methods(tiny_model_dir, site):
     assert res["n_pixels"] > 0
     for name in ("alise", "gf"):
         assert np.isfinite(res[name]["rmse_dn"]) and res[name]["rmse_dn"] >= 0
+
+
+def test_reconstruct_warns_outside_the_series_and_refuses_far_outside(tiny_model_dir, site, tmp_path, capsys):
+    src = open_source(site)
+    first, last = src.dates[0], src.dates[-1]
+    near = last + dt.timedelta(days=30)
+    out = tmp_path / "near"
+    assert main(["reconstruct", str(tiny_model_dir), str(site), "--dates", near.isoformat(), "--out", str(out),
+                 "--min-clear", "0"]) == 0
+    err = capsys.readouterr().err
+    assert f"{near} is 30 days outside" in err and "extrapolated" in err
+    far = first.replace(year=first.year - 2)
+    assert main(["reconstruct", str(tiny_model_dir), str(site), "--dates", far.isoformat(), "--out",
+                 str(tmp_path / "far"), "--min-clear", "0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "more than 366 days outside" in err[0] and far.isoformat() in err[0]
+    assert not (tmp_path / "far").exists()

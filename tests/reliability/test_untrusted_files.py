@@ -206,6 +206,7 @@ CONFIG_CASES = {
     "bool for an int": (lambda m: _edit(m, lambda d: d["architecture"].update(n_layers=True)), "n_layers"),
     "NaN statistics": (lambda m: _edit(m, lambda d: d["normalisation"].update(qmin=[float("nan")] * 10)), "q05"),
     "statistics missing": (lambda m: _edit(m, lambda d: d["normalisation"].pop("median")), "normalisation"),
+    "median above q95": (lambda m: _edit(m, lambda d: d["normalisation"]["median"].__setitem__(0, 1e6)), "median"),
     "other date origin": (lambda m: _edit(m, lambda d: d.update(date_origin="2000-01-01")), "date origin"),
     "future format": (lambda m: _edit(m, lambda d: d.update(format_version=2)), "newer"),
     "checksum of other weights": (lambda m: _edit(m, lambda d: d["weights"].update(sha256="0" * 64)), "checksum"),

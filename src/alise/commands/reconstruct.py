@@ -6,13 +6,19 @@ import argparse
 
 HELP = "gap-filled (cloud-free) images at requested dates, decoded from the embedding"
 DESCRIPTION = """\
-Encode the series PATH (all its dates, clouds included) and decode cloud-free reflectance at the
-requested dates with the model's decoder ([P] Eq. 8-9). Writes OUT/s2/YYYY-MM-DD.tif in the input
-layout: 10 bands B02..B12, uint16 digital numbers (reflectance x 10000), the input's grid.
+Encode the series PATH (its dates at least --min-clear clear, as the model was trained) and decode
+cloud-free reflectance at the requested dates with the model's decoder ([P] Eq. 8-9). Writes
+OUT/s2/YYYY-MM-DD.tif in the input layout: 10 bands B02..B12, uint16 digital numbers (reflectance
+x 10000), the input's grid. A target date outside the encoded dates is an extrapolation: it is
+reported, and refused more than 366 days away from them.
 
 example:
   alise reconstruct my-model /data/worldcereal-flanders-2018 --dates 2018-05-01,2018-06-15 --out gapfilled
 """
+
+
+#: Targets further than this from the first / last encoded date are refused.
+MAX_EXTRAPOLATION_DAYS = 366
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -63,6 +69,15 @@ def run(args: argparse.Namespace) -> int:
     if not 0.0 <= mc <= 1.0:
         raise AliseError(f"--min-clear must be in [0, 1] (got {mc})")
     src = clear_dates(sources[0], mc)
+    first, last = src.dates[0], src.dates[-1]
+    outside = [(d, (first - d).days if d < first else (d - last).days) for d in dates if not first <= d <= last]
+    far = [d for d, gap in outside if gap > MAX_EXTRAPOLATION_DAYS]
+    if far:
+        raise AliseError(f"--dates {', '.join(d.isoformat() for d in far)}: more than {MAX_EXTRAPOLATION_DAYS} days "
+                         f"outside the encoded dates ({first} to {last}); the decoder does not extrapolate that far")
+    if outside:
+        print("alise reconstruct: warning: " + ", ".join(f"{d} is {gap} days outside" for d, gap in outside)
+              + f" the encoded dates ({first} to {last}): extrapolated", file=sys.stderr)
     print(f"alise reconstruct: encoding {src.name} ({src.n_dates} dates, {src.grid.describe()}) with model "
           f"{info['name']}", file=sys.stderr)
     dn = reconstruct(model, SITSStore([src], model.norm).read(0), days_since_origin(dates))  # (T', C, H, W)

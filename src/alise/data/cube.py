@@ -88,6 +88,8 @@ class CubeSource(SITSSource):
         self.clear_scl = frozenset(clear_scl)
         self._float = np.dtype(da.dtype).kind == "f"
         self._offset_tag = tag_offset({**ds.attrs, **da.attrs})
+        import rioxarray  # noqa: F401  (registers the .rio accessor used below)
+
         crs = da.rio.crs or ds.rio.crs
         try:
             transform = da.rio.transform() if da.sizes["x"] > 1 and da.sizes["y"] > 1 else None

@@ -62,7 +62,11 @@ class Preset:
     real_dates: tuple[str, str] | None = None  # keep only these dates of the real patch (None: all)
 
 
-from alise.presets import CPU_SMALL_ARCH as DEMO_ARCH, TINY_ARCH  # noqa: E402  (the demo's architectures)
+from alise.presets import TINY_ARCH, preset as _preset  # noqa: E402
+
+#: The full demo pre-trains with the built-in model's recipe (architecture and losses), briefly.
+DEMO_ARCH = {k: tuple(v) if isinstance(v, list) else v for k, v in _preset("cpu-small").overrides().items()
+             if k != "n_dates"}
 PRESETS = {
     "full": Preset("full", sites=4, size=64, years=(2018, 2019), arch=DEMO_ARCH, max_steps=300, crop=32, n_dates=32,
                    batch_size=2, split_seeds=(0, 1, 2), thumbnails=8),
@@ -190,10 +194,15 @@ class Demo:
         """How a stand-alone command names the evaluated model (nothing for the built-in default)."""
         return "" if self.opts.model is None else f"{self.opts.model} "
 
+    @property
+    def model_label(self) -> str:
+        """Short name of the evaluated model: the built-in name, or its directory's name."""
+        return Path(self.model_info["name"].split(" (")[0]).name
+
     def method_names(self, suffix: str) -> dict:
         """``{key: display name}`` of the encoders evaluated (see :meth:`models`), ``suffix`` appended."""
         short = self.results["stages"].get("pretrain", {})
-        names = {"alise": f"ALISE {self.model_info['name'].split(' (')[0]}{suffix}",
+        names = {"alise": f"ALISE {self.model_label}{suffix}",
                  "short": f"ALISE, demo pre-training ({short.get('steps', '?')} steps){suffix}",
                  "random": f"random twin of the first (fresh weights){suffix}"}
         return {k: names[k] for k in self.models()}

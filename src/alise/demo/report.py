@@ -163,9 +163,13 @@ def _models(doc: Doc, r: dict) -> None:
               + (f"; {m['card_summary']}" if m.get("card_summary") else "") + f"). It reads the dates at least "
               f"{pct(m['input_min_clear'])} clear, as it was pre-trained. Its control is its **random twin**: the "
               "same architecture and input statistics, freshly initialised weights, normalisation layers included.")
+        if m["builtin"]:
+            doc.p("Its pre-training data (model card) include the real patch and the synthetic sites of "
+                  "`alise synth --seed 0` (the demo's default seed), without their labels: with `--seed 0` its "
+                  "scores below are on series it has seen unlabelled; another `--seed` gives new synthetic sites.")
         doc.table(["block", "parameters"], [[k, num(v)] for k, v in m["param_counts"].items()])
-    doc.p("Then the demo pre-trains an encoder of its own for a few minutes on its series, to show the training "
-          "loop and what a short run gives next to the built-in model.")
+    doc.p("Then the demo pre-trains an encoder of its own for a few minutes on its series, with the built-in "
+          "model's recipe, to show the training loop and what a short run gives next to the built-in model.")
     if not _not_run(doc, r, "pretrain"):
         _pretrain(doc, r)
 

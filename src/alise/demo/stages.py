@@ -153,9 +153,10 @@ def stage_embeddings(demo: Demo, rec: dict) -> None:
         t = int(np.argmax(clear))
         dn = demo.model.norm.invert(s.x[t]).numpy()
         y = demo.embed("alise", src, yr)
+        name = demo.model_label
         imgs = [(f"RGB {s.meta['dates'][t]}", rgb_thumbnail(dn, limits=RGB_LIMITS)),
-                ("pre-trained: all queries", pca_rgb(y))]
-        imgs += [(f"pre-trained: query {k}", pca_rgb(y[k])) for k in queries]
+                (f"{name}: all queries", pca_rgb(y))]
+        imgs += [(f"{name}: query {k}", pca_rgb(y[k])) for k in queries]
         if "short" in demo.models():
             imgs += [("demo pre-training: all queries", pca_rgb(demo.embed("short", src, yr)))]
         imgs += [("random twin: all queries", pca_rgb(demo.embed("random", src, yr)))]
