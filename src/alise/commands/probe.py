@@ -121,7 +121,8 @@ def run(args: argparse.Namespace) -> int:
     progress = not args.no_progress and sys.stderr.isatty()
     for k, r in enumerate(runs):
         torch.manual_seed(cfg.seed)
-        probe = Probe(sources, labels, cfg, alise_parts(model, cfg.mode, labels.num_classes, store, cache))
+        probe = Probe(sources, labels, cfg, alise_parts(model, cfg.mode, labels.num_classes, store, cache,
+                                                           min_clear))
         res = probe.fit(r, progress=progress)
         print(f"alise probe: run {k + 1}/{len(runs)} {r.name} ({cfg.mode}, {res.fit.solver}, {res.fit.stopped} "
               f"after {res.fit.steps} {'iterations' if res.fit.solver == 'lbfgs' else 'steps'}"

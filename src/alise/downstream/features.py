@@ -93,6 +93,13 @@ class SITSStore:
         r, c, h, w = window
         return full.crop(r, c, h, w)
 
+    def clear_dates(self, min_clear: float) -> "SITSStore":
+        """A store of the same sources restricted to their dates at least ``min_clear`` clear
+        (measured over each whole source, :func:`alise.data.subset.clear_dates`); ``self`` for 0."""
+        from alise.data.subset import clear_dates
+
+        return self if min_clear <= 0 else SITSStore([clear_dates(s, min_clear) for s in self.sources], self.norm)
+
 
 def _raw_sits(raw, norm) -> SITS:
     """Normalise a RawSITS but keep labels as raw ids (the probe maps them itself)."""

@@ -536,13 +536,16 @@ def fit_lbfgs_head(head: nn.Module, train: tuple[Tensor, Tensor], val: tuple[Ten
     return report
 
 
-def alise_parts(model, mode: str, num_classes: int, store, features=None) -> ProbeParts:
+def alise_parts(model, mode: str, num_classes: int, store, features=None, min_clear: float | None = None) -> ProbeParts:
     """ALISE^LP / FT / FS ([P] Table II) as :class:`ProbeParts`.
 
     ``lp``: frozen embeddings ``(Q·D, H, W)`` (``features``, default a new
     :class:`~alise.downstream.features.FeatureCache`) and ``Linear(Q·D → K)``; ``ft``: a copy of
     ``model`` + that head, trained end to end; ``fs``: the same architecture freshly initialised
     (``model`` gives configuration and normalisation only). Seed the generator before calling.
+    End to end, the network reads the dates at least ``min_clear`` clear (default: the model's
+    ``input_min_clear``, as the frozen features): what the model was pre-trained on, and fewer
+    dates per step.
     """
     from alise.downstream.features import FeatureCache
     from alise.downstream.heads import LinearProbe, SegmentationModel
@@ -554,7 +557,9 @@ def alise_parts(model, mode: str, num_classes: int, store, features=None) -> Pro
         return ProbeParts(head=head, features=features if features is not None else FeatureCache(model, store))
     encoder = copy.deepcopy(model) if mode == "ft" else ALISE(c, norm=model.norm)
     net = SegmentationModel(encoder, head)
-    return ProbeParts(network=net, store=store, multiple=c.multiple, trainable=net.trainable_parameters())
+    mc = getattr(model, "input_min_clear", 0.0) if min_clear is None else min_clear
+    return ProbeParts(network=net, store=store.clear_dates(mc), multiple=c.multiple,
+                      trainable=net.trainable_parameters())
 
 
 def _dtype_of(module: nn.Module) -> torch.dtype:
