@@ -91,7 +91,7 @@ def test_probe_cli_on_synthetic_site(tiny_model_dir, site, tmp_path, mode):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["lp", "ft", "fs"])
-def test_probe_cli_on_real_flanders(tiny_model_dir, flanders, tmp_path, mode):
+def test_probe_cli_on_real_flanders(tiny_model_dir, flanders, tmp_path, mode, capsys):
     out = tmp_path / mode
     args = ["probe", str(tiny_model_dir), str(flanders), "--mode", mode, "--start", "2018-05-01",
             "--end", "2018-06-15", "--epochs", "1", "--min-steps-per-epoch", "2", "--repeats", "1", "--out", str(out)]
@@ -99,6 +99,9 @@ def test_probe_cli_on_real_flanders(tiny_model_dir, flanders, tmp_path, mode):
     m = json.loads((out / "metrics.json").read_text())
     assert m["num_classes"] == 10 and m["class_names"][2] == "maize"
     assert m["runs"][0]["n_pixels"] > 0
+    err = capsys.readouterr().err
+    # end to end, the cost of the run is announced after its first step (1 epoch of 2 steps)
+    assert ("s a step; this run stops after 2 steps" in err) == (mode != "lp")
 
 
 def test_scarcity_runs_draw_subsets_of_training_series(tmp_path, make_site_fn):

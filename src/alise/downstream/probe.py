@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import copy
 import math
+import sys
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -491,9 +492,24 @@ class Probe:
             return total, n
 
         state, load = self._state_fns(net)
-        return fit_minibatch(self.trainable, step_loss, lambda: self.evaluate(run.val), state, load,
-                             self._loop(c.lr or 1e-4, c.epochs * spe, spe, c.patience * spe),
-                             solver="paper", train_mode=net.train, progress=progress, desc=desc)
+        loop = self._loop(c.lr or 1e-4, c.epochs * spe, spe, c.patience * spe)
+
+        def announce(sec: float) -> None:
+            lo, hi = min(loop.patience, loop.steps), loop.steps
+            span = f"{hi:,} steps (≈ {_duration(hi * sec)})" if lo == hi else \
+                f"{lo:,} to {hi:,} steps (≈ {_duration(lo * sec)} to {_duration(hi * sec)})"
+            print(f"alise: {desc or 'end-to-end training'}: {sec:.2f} s a step; this run stops after {span}; "
+                  "--epochs, --patience and --crop bound it", file=sys.stderr, flush=True)
+
+        return fit_minibatch(self.trainable, step_loss, lambda: self.evaluate(run.val), state, load, loop,
+                             solver="paper", train_mode=net.train, progress=progress, desc=desc, announce=announce)
+
+
+def _duration(seconds: float) -> str:
+    """``"40 s"``, ``"12 min"`` or ``"2.5 h"``."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
 
 
 def prepare_head(head: nn.Module, x: Tensor, y: Tensor) -> None:

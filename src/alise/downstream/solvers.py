@@ -145,7 +145,8 @@ class LoopConfig:
 def fit_minibatch(params: list[nn.Parameter], step_loss: Callable[[int], tuple[Tensor | None, int]],
                   evaluate: Callable[[], dict], state: Callable[[], dict], load: Callable[[dict], None],
                   cfg: LoopConfig, *, solver: str = "adam", train_mode: Callable[[bool], None] | None = None,
-                  progress: bool = False, desc: str = "") -> FitReport:
+                  progress: bool = False, desc: str = "",
+                  announce: Callable[[float], None] | None = None) -> FitReport:
     """Adam + ReduceLROnPlateau, best validation macro-F1 kept, early stopping counted in steps.
 
     Args:
@@ -156,10 +157,14 @@ def fit_minibatch(params: list[nn.Parameter], step_loss: Callable[[int], tuple[T
         state, load: snapshot / restore of the trained weights.
         cfg: :class:`LoopConfig`.
         train_mode: optional ``fn(training: bool)`` called before steps / evaluations.
+        announce: optional ``fn(seconds)`` called once with the duration of the first step (to
+            tell the user what the run will cost before it has cost it).
 
     Returns:
         :class:`FitReport`; the weights of the selected step are loaded.
     """
+    import time
+
     from tqdm.auto import tqdm
 
     opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -173,6 +178,7 @@ def fit_minibatch(params: list[nn.Parameter], step_loss: Callable[[int], tuple[T
     while step < cfg.steps:
         if train_mode is not None:
             train_mode(True)
+        started = time.perf_counter()
         loss, n = step_loss(step)
         step += 1
         bar.update(1)
@@ -181,6 +187,8 @@ def fit_minibatch(params: list[nn.Parameter], step_loss: Callable[[int], tuple[T
             (loss / n).backward()
             opt.step()
             window, n_window = window + float(loss.detach()), n_window + n
+        if step == 1 and announce is not None:
+            announce(time.perf_counter() - started)
         if step % cfg.eval_every and step < cfg.steps:
             continue
         if train_mode is not None:
