@@ -159,8 +159,9 @@ def _models(doc: Doc, r: dict) -> None:
     m = r["stages"]["model"]
     if not _not_run(doc, r, "model"):
         what = "the built-in model" if m["builtin"] else "the model"
-        doc.p(f"Evaluated below: {what} **{m['name']}** (weights SHA-256 `{m['sha256'][:12]}…`"
-              + (f"; {m['card_summary']}" if m.get("card_summary") else "") + f"). It reads the dates at least "
+        doc.p(f"Evaluated below: {what} **{m['name']}** (weights SHA-256 `{m['sha256'][:12]}…`)."
+              + (f" Its card: “{m['card_summary'].rstrip('.')}”." if m.get("card_summary") else "")
+              + f" It reads the dates at least "
               f"{pct(m['input_min_clear'])} clear, as it was pre-trained. Its control is its **random twin**: the "
               "same architecture and input statistics, freshly initialised weights, normalisation layers included.")
         if m["builtin"]:
