@@ -29,6 +29,27 @@ def resolve_model_argument(model: str | None, data: list[str], max_data: int | N
     return model, list(data)
 
 
+def add_min_clear_argument(parser) -> None:
+    """``--min-clear F`` of the commands that feed a model (encode, probe, change, reconstruct)."""
+    parser.add_argument("--min-clear", type=float, default=None, metavar="F",
+                        help="leave out dates whose clear fraction over the input is below F (default: the model's "
+                             "own, the filter of its pre-training data, 0.5 for the built-in model; 0 = every date)")
+
+
+def check_min_clear(args) -> None:
+    """Refuse a ``--min-clear`` outside [0, 1] (before anything is loaded)."""
+    from alise.errors import AliseError
+
+    if args.min_clear is not None and not 0.0 <= args.min_clear <= 1.0:
+        raise AliseError(f"--min-clear must be in [0, 1] (got {args.min_clear})")
+
+
+def input_min_clear(args, model) -> float:
+    """The clear fraction below which dates are left out: ``--min-clear``, else the model's own."""
+    check_min_clear(args)
+    return model.input_min_clear if args.min_clear is None else args.min_clear
+
+
 def _looks_like_data(p) -> bool:
     from alise.data.discover import _walk, detect_layout
 

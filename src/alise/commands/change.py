@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from alise.commands._model import add_min_clear_argument, check_min_clear, input_min_clear, resolve_model_argument
+
 HELP = "change map between two series of one place: embedding distance (Eq. 12) or gap-filling baseline"
 DESCRIPTION = """\
 Encode two series of the same place (e.g. two years) with the frozen encoder and write the change
@@ -32,9 +34,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--method", default="alise", metavar="alise|gf", help="alise (Eq. 12, default) or gf")
     p.add_argument("--years", default=None, metavar="Y1,Y2", help="compare these two years of the folder A")
     p.add_argument("--truth", default=None, metavar="RASTER", help="change truth: 1 changed, 0 unchanged, 255 excluded")
-    p.add_argument("--min-clear", type=float, default=None, metavar="F",
-                   help="leave out dates whose clear fraction over the input is below F (default: the model's own, the "
-                        "filter of its pre-training data, 0.5 for the built-in model; 0 = every date)")
+    add_min_clear_argument(p)
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
 
 
@@ -49,9 +49,8 @@ def run(args: argparse.Namespace) -> int:
     from alise.errors import AliseError
     from alise.outputs import check_output
 
-    from alise.commands._model import resolve_model_argument
-
     model_arg, rest = resolve_model_argument(args.model, [p for p in (args.a, args.b) if p is not None], max_data=2)
+    check_min_clear(args)
     args.a, args.b = rest[0], (rest[1] if len(rest) > 1 else None)
     method = str(args.method).lower()
     if method not in METHODS:
@@ -83,9 +82,7 @@ def run(args: argparse.Namespace) -> int:
     if method == "alise":
         from alise.data.subset import clear_dates
 
-        mc = model.input_min_clear if args.min_clear is None else args.min_clear
-        if not 0.0 <= mc <= 1.0:
-            raise AliseError(f"--min-clear must be in [0, 1] (got {mc})")
+        mc = input_min_clear(args, model)
         a, b = clear_dates(a, mc), clear_dates(b, mc)
 
     from alise.downstream.features import SITSStore

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from alise.commands._model import add_min_clear_argument, check_min_clear, input_min_clear, resolve_model_argument
+
 HELP = "encode a whole raster time series into a georeferenced embedding raster (COG or zarr)"
 DESCRIPTION = """\
 Encode every pixel of a Sentinel-2 time series (a folder of dates, a cube or a PASTIS patch) into
@@ -51,9 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", dest="fmt", choices=("cog", "zarr"), default=None,
                         help="output format (default: zarr if OUT ends with .zarr, else cog)")
     parser.add_argument("--dtype", choices=("float32", "float16"), default="float32", help="stored values")
-    parser.add_argument("--min-clear", type=float, default=None, metavar="F",
-                        help="leave out dates whose clear fraction over the input is below F (default: the model's own, the "
-                             "filter of its pre-training data, 0.5 for the built-in model; 0 = every date)")
+    add_min_clear_argument(parser)
     parser.add_argument("--shard", default="0/1", metavar="I/N", help="do only shard I of N (0-based), then merge")
     parser.add_argument("--batch-tiles", type=int, default=1, metavar="K", help="tiles per model call (default 1)")
     parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="model arithmetic")
@@ -99,19 +99,16 @@ def run(args: argparse.Namespace) -> int:
 
     from dataclasses import replace
 
-    from alise.commands._model import resolve_model_argument
     from alise.data import open_source
-    from alise.errors import AliseError
     from alise.model_io import load_model
 
     model_arg, rest = resolve_model_argument(args.model, [args.path], max_data=1)
-    if args.min_clear is not None and not 0.0 <= args.min_clear <= 1.0:
-        raise AliseError(f"--min-clear must be in [0, 1] (got {args.min_clear})")
+    check_min_clear(args)
     source = open_source(rest[0], start=start, end=end)
     model, info = load_model(model_arg)
     from alise.data.subset import clear_dates
 
-    source = clear_dates(source, model.input_min_clear if args.min_clear is None else args.min_clear)
+    source = clear_dates(source, input_min_clear(args, model))
     opts = replace(opts, model_name=info["name"])
     report = encode(model, source, out, opts)
     if opts.prepare_only:

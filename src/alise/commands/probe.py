@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from alise.commands._protocol import SOLVER_HELP, add_protocol_arguments, probe_config
-from alise.commands._model import resolve_model_argument
+from alise.commands._model import add_min_clear_argument, check_min_clear, input_min_clear, resolve_model_argument
 
 HELP = "segmentation by linear probing (lp), fine-tuning (ft) or from scratch (fs); macro-F1 + confusion"
 DESCRIPTION = """\
@@ -53,9 +53,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--eval-crop", default=None, metavar="centre|full",
                    help="evaluate centre crop-size windows (PASTIS default) or full series (default otherwise)")
     p.add_argument("--cache-dir", default=None, help="lp: keep embeddings as .npy memory maps here instead of RAM")
-    p.add_argument("--min-clear", type=float, default=None, metavar="F",
-                   help="leave out dates whose clear fraction over the input is below F (default: the model's own, the "
-                        "filter of its pre-training data, 0.5 for the built-in model; 0 = every date)")
+    add_min_clear_argument(p)
     p.add_argument("--random-init", nargs="?", const="fresh", default=None, metavar="fresh|calibrated",
                    help="probe MODEL's random twin instead (same architecture and normalisation layers, fresh "
                         "weights under --seed; 'calibrated': BatchNorm statistics estimated on DATA): the control "
@@ -85,8 +83,7 @@ def run(args: argparse.Namespace) -> int:
     for name in ("block", "repeats", "subsets"):
         if getattr(args, name) <= 0:
             raise AliseError(f"--{name} must be > 0 (got {getattr(args, name)})")
-    if args.min_clear is not None and not 0.0 <= args.min_clear <= 1.0:
-        raise AliseError(f"--min-clear must be in [0, 1] (got {args.min_clear})")
+    check_min_clear(args)
     if args.scarcity is not None and args.scarcity <= 0:
         raise AliseError(f"--scarcity must be a positive number of series (got {args.scarcity})")
     model_dir, args.data = resolve_model_argument(args.model, args.data)
@@ -115,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
 
     print(f"alise probe: model {model_info['name']}, {len(runs)} run(s)", file=sys.stderr)
     store = SITSStore(sources, model.norm)
-    min_clear = model.input_min_clear if args.min_clear is None else args.min_clear
+    min_clear = input_min_clear(args, model)
     cache = FeatureCache(model, store, cache_dir=args.cache_dir, min_clear=min_clear) if cfg.mode == "lp" else None
     results, first = [], None
     progress = not args.no_progress and sys.stderr.isatty()

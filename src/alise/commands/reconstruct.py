@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from alise.commands._model import add_min_clear_argument, check_min_clear, input_min_clear, resolve_model_argument
+
 HELP = "gap-filled (cloud-free) images at requested dates, decoded from the embedding"
 DESCRIPTION = """\
 Encode the series PATH (its dates at least --min-clear clear, as the model was trained) and decode
@@ -29,9 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (gets s2/YYYY-MM-DD.tif)")
     p.add_argument("--start", default=None, metavar="DATE", help="first input date to encode")
     p.add_argument("--end", default=None, metavar="DATE", help="last input date to encode")
-    p.add_argument("--min-clear", type=float, default=None, metavar="F",
-                   help="leave out dates whose clear fraction over the input is below F (default: the model's own, the "
-                        "filter of its pre-training data, 0.5 for the built-in model; 0 = every date)")
+    add_min_clear_argument(p)
     p.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
 
 
@@ -46,9 +46,9 @@ def run(args: argparse.Namespace) -> int:
     if not texts:
         raise AliseError("--dates is empty: give target dates like 2018-05-01,2018-06-15")
     dates = sorted({parse_date(t, where="--dates") for t in texts})
-    from alise.commands._model import resolve_model_argument
 
     model_arg, rest = resolve_model_argument(args.model, [args.path], max_data=1)
+    check_min_clear(args)
     check_output(args.out, args.overwrite)
 
     from tqdm.auto import tqdm
@@ -65,9 +65,7 @@ def run(args: argparse.Namespace) -> int:
         raise AliseError(f"{args.path} holds {len(sources)} series: give exactly one")
     from alise.data.subset import clear_dates
 
-    mc = model.input_min_clear if args.min_clear is None else args.min_clear
-    if not 0.0 <= mc <= 1.0:
-        raise AliseError(f"--min-clear must be in [0, 1] (got {mc})")
+    mc = input_min_clear(args, model)
     src = clear_dates(sources[0], mc)
     first, last = src.dates[0], src.dates[-1]
     outside = [(d, (first - d).days if d < first else (d - last).days) for d in dates if not first <= d <= last]
