@@ -143,16 +143,13 @@ def build_utae(config: ALISEConfig, num_classes: int) -> nn.Module:
 def ubarn_features(ubarn, store, t_max: int) -> Callable[[int], np.ndarray]:
     """``fn(i) -> (T_max·(1+D), H, W)``: frozen U-BARN features with a validity flag per date, of the
     dates clear enough for the model (its ``input_min_clear``, as ALISE's :class:`FeatureCache`)."""
-    from alise.data.subset import clear_date_index
     from alise.encode.array import encode_array
 
     ubarn = ubarn.eval()
+    store = store.clear_dates(ubarn.alise.input_min_clear)
 
     def fn(i: int) -> np.ndarray:
         s = store.read(i)
-        idx = clear_date_index(store.sources[i], ubarn.alise.input_min_clear)
-        if idx.size < s.n_dates:
-            s = s.select_dates(torch.from_numpy(idx))
         with torch.inference_mode():
             y = encode_array(ubarn, s.x, s.days, forward=lambda x, d, v, **_: ubarn.sste(x, d, v),
                              multiple=ubarn.config.multiple)  # (T, D, H, W)

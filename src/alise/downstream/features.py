@@ -16,6 +16,7 @@ flattened query-major (see :func:`alise.downstream.heads.flatten_queries`).
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import numpy as np
@@ -71,14 +72,24 @@ class SITSStore:
     Args:
         sources: :class:`alise.data.source.SITSSource` objects.
         norm: :class:`alise.normalise.NormStats` of the model (never recomputed).
+
+    ``min_clear`` > 0 (see :meth:`clear_dates`): reads keep only the dates at least that clear,
+    measured over each whole source (:func:`alise.data.subset.clear_date_index`).
     """
 
     def __init__(self, sources, norm):
         self.sources, self.norm = list(sources), norm
         self._ram: dict[int, SITS] = {}
+        self.min_clear = 0.0
+        self._keep: dict[int, Tensor | None] = {}
 
     def read(self, i: int, window=None) -> SITS:
         """``SITS`` of ``window = (row, col, h, w)`` (default: whole grid) of source ``i``, labels raw ids."""
+        s = self._read(i, window)
+        keep = self._kept_dates(i)
+        return s if keep is None else s.select_dates(keep)
+
+    def _read(self, i: int, window) -> SITS:
         src = self.sources[i]
         if i in self._ram:
             full = self._ram[i]
@@ -93,12 +104,25 @@ class SITSStore:
         r, c, h, w = window
         return full.crop(r, c, h, w)
 
-    def clear_dates(self, min_clear: float) -> "SITSStore":
-        """A store of the same sources restricted to their dates at least ``min_clear`` clear
-        (measured over each whole source, :func:`alise.data.subset.clear_dates`); ``self`` for 0."""
-        from alise.data.subset import clear_dates
+    def _kept_dates(self, i: int) -> Tensor | None:
+        """Indices of the dates of source ``i`` that reads keep (None: all), computed once."""
+        if self.min_clear <= 0:
+            return None
+        if i not in self._keep:
+            from alise.data.subset import clear_date_index
 
-        return self if min_clear <= 0 else SITSStore([clear_dates(s, min_clear) for s in self.sources], self.norm)
+            idx = clear_date_index(self.sources[i], self.min_clear)
+            self._keep[i] = None if idx.size == self.sources[i].n_dates else torch.from_numpy(idx)
+        return self._keep[i]
+
+    def clear_dates(self, min_clear: float) -> "SITSStore":
+        """A view of this store whose reads keep the dates at least ``min_clear`` clear (0: every
+        date); it shares the decoded series already in memory."""
+        if float(min_clear) == self.min_clear:
+            return self
+        view = copy.copy(self)  # same sources and RAM cache
+        view.min_clear, view._keep = float(min_clear), {}
+        return view
 
 
 def _raw_sits(raw, norm) -> SITS:
@@ -168,8 +192,8 @@ class FeatureCache(FeatureTable):
     def __init__(self, model, store: SITSStore, cache_dir: str | Path | None = None,
                  dtype: np.dtype = np.float32, progress=None, min_clear: float | None = None):
         super().__init__(self._encode, cache_dir, dtype, progress)
-        self.model, self.store = model, store
         self.min_clear = getattr(model, "input_min_clear", 0.0) if min_clear is None else float(min_clear)
+        self.model, self.store = model, store.clear_dates(self.min_clear)  # the dates clear enough for the model
         self._infer = None
 
     def _frozen(self):
@@ -180,11 +204,5 @@ class FeatureCache(FeatureTable):
         return self._infer
 
     def _encode(self, i: int) -> np.ndarray:
-        from alise.data.subset import clear_date_index
-
-        s = self.store.read(i)
-        idx = clear_date_index(self.store.sources[i], self.min_clear)
-        if idx.size < s.n_dates:
-            s = s.select_dates(torch.from_numpy(idx))  # the dates clear enough for the model
         with torch.inference_mode():
-            return encode_sits(self._frozen(), s).cpu().numpy()
+            return encode_sits(self._frozen(), self.store.read(i)).cpu().numpy()
