@@ -96,8 +96,11 @@ class LinearProbe(nn.Module):
     def forward_flat(self, f: Tensor) -> Tensor:
         """Logits of already flattened features: ``(..., F)`` → ``(..., K)``; classes never seen
         in training (``active == False``) get −inf."""
-        logits = self.linear(self.standardise(f))
-        return logits.masked_fill(~self.active, float("-inf"))
+        return self.standardised_logits(self.standardise(f))
+
+    def standardised_logits(self, z: Tensor) -> Tensor:
+        """:meth:`forward_flat` of features already standardised with this head's statistics."""
+        return self.linear(z).masked_fill(~self.active, float("-inf"))
 
     def forward(self, y: Tensor) -> Tensor:
         """Aligned representation → per-pixel logits.

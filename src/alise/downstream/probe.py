@@ -536,18 +536,14 @@ def fit_lbfgs_head(head: nn.Module, train: tuple[Tensor, Tensor], val: tuple[Ten
     x, y = train[0].double(), train[1]
     xv = val[0].double()
     prepare_head(head, x, y)
-    std = getattr(head, "standardise", None)
-    if isinstance(std, nn.Module):
+    forward = None
+    if hasattr(head, "standardised_logits"):
         # Standardise the tables once instead of at each of the hundreds of evaluations (half their
         # cost); the head keeps its statistics and applies them to new features as before.
         with torch.no_grad():
-            x, xv = std(x), std(xv)
-        head.standardise = nn.Identity()
-    try:
-        report = fit_lbfgs(head, (x, y), (xv, val[1]), score, cfg.Cs, cfg.max_iter, cfg.tol)
-    finally:
-        if isinstance(std, nn.Module):
-            head.standardise = std
+            x, xv = head.standardise(x), head.standardise(xv)
+        forward = head.standardised_logits
+    report = fit_lbfgs(head, (x, y), (xv, val[1]), score, cfg.Cs, cfg.max_iter, cfg.tol, forward=forward)
     head.float()
     return report
 

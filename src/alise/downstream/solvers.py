@@ -54,9 +54,9 @@ class FitReport:
         return asdict(self)
 
 
-def _objective(head: nn.Module, x: Tensor, y: Tensor, l2: float) -> Tensor:
-    """Mean cross-entropy of ``head.forward_flat(x (N, F))`` against ``y (N,)`` + ``l2/2 · Σ W²``."""
-    loss = F.cross_entropy(head.forward_flat(x), y)
+def _objective(head: nn.Module, forward: Callable[[Tensor], Tensor], x: Tensor, y: Tensor, l2: float) -> Tensor:
+    """Mean cross-entropy of ``forward(x (N, F))`` against ``y (N,)`` + ``l2/2 · Σ W²`` of the head."""
+    loss = F.cross_entropy(forward(x), y)
     if l2 > 0:
         loss = loss + 0.5 * l2 * sum(p.square().sum() for p in head.regularised())
     return loss
@@ -64,7 +64,7 @@ def _objective(head: nn.Module, x: Tensor, y: Tensor, l2: float) -> Tensor:
 
 def fit_lbfgs(head: nn.Module, train: tuple[Tensor, Tensor], val: tuple[Tensor, Tensor],
               score: Callable[[Tensor, Tensor], float], Cs: Sequence[float] = C_GRID, max_iter: int = 1000,
-              tol: float = 1e-4) -> FitReport:
+              tol: float = 1e-4, forward: Callable[[Tensor], Tensor] | None = None) -> FitReport:
     """Full-batch L-BFGS for each ``C`` of ``Cs``; keep the best validation ``score``.
 
     Args:
@@ -73,6 +73,8 @@ def fit_lbfgs(head: nn.Module, train: tuple[Tensor, Tensor], val: tuple[Tensor, 
         train, val: ``(x (N, F), y (N,) int64)`` tables, already on the head's device/dtype.
         score: ``score(y_true, logits) → float`` to maximise on validation (macro-F1).
         Cs: inverse penalty strengths (scikit-learn convention: penalty ``‖W‖² / (2·C·N)``).
+        forward: the logits of a table (default ``head.forward_flat``), e.g. a cheaper form for
+            tables already transformed once.
         max_iter: iteration budget of each fit; tol: gradient max-norm that counts as converged
             (1e-4: scikit-learn's default `gtol` for the same objective).
 
@@ -81,6 +83,7 @@ def fit_lbfgs(head: nn.Module, train: tuple[Tensor, Tensor], val: tuple[Tensor, 
     """
     x, y = train
     n = x.shape[0]
+    forward = forward or head.forward_flat
     params = [p for p in head.parameters() if p.requires_grad]
     best: tuple[float, float, dict, dict, list] | None = None
     grid = []
@@ -93,18 +96,18 @@ def fit_lbfgs(head: nn.Module, train: tuple[Tensor, Tensor], val: tuple[Tensor, 
 
         def closure() -> Tensor:
             opt.zero_grad(set_to_none=True)
-            loss = _objective(head, x, y, l2)
+            loss = _objective(head, forward, x, y, l2)
             loss.backward()
             curve.append(float(loss.detach()))
             return loss
 
         opt.step(closure)
         iters = int(opt.state[params[0]].get("n_iter", 0))
-        loss = _objective(head, x, y, l2)
+        loss = _objective(head, forward, x, y, l2)
         grads = torch.autograd.grad(loss, params)
         gmax = max(float(g.abs().max()) for g in grads)
         with torch.no_grad():
-            logits = head.forward_flat(val[0])
+            logits = forward(val[0])
             s = float(score(val[1], logits))
             vloss = float(_masked_ce(logits, val[1]))
         converged = gmax <= tol or iters < max_iter
