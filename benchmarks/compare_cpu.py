@@ -19,8 +19,10 @@ import tempfile
 import time
 from pathlib import Path
 
-CPU_SET = ["encoder_widths=16,16,16,32", "decoder_widths=16,16,16,32", "d_model=32", "n_heads=4", "d_ffn=64",
-           "n_layers=2", "proj_d_k=8", "d_emb=64", "d_proj_hidden=32"]
+from alise.config import format_overrides
+from alise.presets import CPU_SMALL_ARCH
+
+CPU_SET = format_overrides(CPU_SMALL_ARCH)  # the built-in model's architecture for U-BARN and U-TAE
 
 
 def main() -> int:

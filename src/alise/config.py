@@ -240,3 +240,9 @@ def parse_overrides(items: list[str]) -> dict:
             raise AliseError(f"unknown model configuration key {key!r}; known keys: {', '.join(sorted(_FIELDS))}")
         out[key] = _coerce(key, value)
     return out
+
+
+def format_overrides(overrides: dict) -> list[str]:
+    """The ``KEY=VALUE`` items that :func:`parse_overrides` reads back into ``overrides``
+    (tuples and lists as ``16,16,16,32``)."""
+    return [f"{k}={','.join(map(str, v)) if isinstance(v, (tuple, list)) else v}" for k, v in overrides.items()]

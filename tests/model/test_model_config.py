@@ -71,3 +71,13 @@ def test_from_dict_rejects_wrong_types():
         ALISEConfig.from_dict({"n_q": "ten"})
     with pytest.raises(AliseError, match="fold_bn"):
         ALISEConfig.from_dict({"fold_bn": 1})
+
+
+def test_format_overrides_is_read_back_by_parse_overrides():
+    from alise.config import format_overrides, parse_overrides
+    from alise.presets import CPU_SMALL_ARCH
+
+    items = format_overrides({**CPU_SMALL_ARCH, "w_inv": 0.0, "fold_bn": False})
+    assert "encoder_widths=16,16,16,32" in items and "w_inv=0.0" in items
+    assert parse_overrides(items) == {**{k: tuple(v) if isinstance(v, (list, tuple)) else v
+                                         for k, v in CPU_SMALL_ARCH.items()}, "w_inv": 0.0, "fold_bn": False}

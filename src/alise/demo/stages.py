@@ -101,7 +101,7 @@ def stage_model(demo: Demo, rec: dict) -> None:
 
 def stage_pretrain(demo: Demo, rec: dict) -> None:
     """A short pre-training of the demo's architecture on the demo's series (the training loop at work)."""
-    from alise.config import ALISEConfig
+    from alise.config import ALISEConfig, format_overrides
     from alise.model_io import load
     from alise.plots import plot_loss_curves
     from alise.train import PretrainJob, run_pretraining
@@ -119,7 +119,7 @@ def stage_pretrain(demo: Demo, rec: dict) -> None:
                       keep_checkpoints=1, progress=o.progress)
     record = run_pretraining(job)
     demo.short_model = load(run / "model")
-    sets = " ".join(f"{k}={','.join(map(str, v)) if isinstance(v, tuple) else v}" for k, v in overrides.items())
+    sets = " ".join(format_overrides(overrides))
     rec.update(
         arch=o.arch, overrides={k: list(v) if isinstance(v, tuple) else v for k, v in overrides.items()},
         param_counts=record["param_counts"], steps=record["steps_done"], epochs=record["epochs_done"],
