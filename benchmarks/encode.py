@@ -208,7 +208,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sizes", default="128,240",
                    help="end-to-end raster sizes (px, comma-separated; '' for none). "
-                        "The issue's figure: --sizes 512,1024 --dates 100")
+                        "The README's figures: --sizes 512,1024 --dates 100")
     p.add_argument("--dates", type=int, default=100)
     p.add_argument("--tile", default="auto", help="tile size in px, or auto (alise encode's default)")
     p.add_argument("--overlap", type=int, default=32)
