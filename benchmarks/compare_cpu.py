@@ -1,11 +1,13 @@
 """`alise compare` as a CPU user runs it: wall time and peak RSS of the whole command; JSON.
 
 Runs, in a child process, the comparison a laptop must finish: ALISE LP / FT / FS (the built-in
-model), U-BARN FR (pre-trained here, CPU-sized architecture), U-TAE, Presto LP, GF LP and monthly
-medians on the real Flanders patch, every other option at its default (3 split seeds, the
-``auto`` solver). Peak RSS is the child's ``ru_maxrss``.
+model), U-BARN FR (pre-trained here), U-TAE, Presto LP, GF LP and monthly medians on the real
+Flanders patch with ``--preset cpu-small`` (the built-in model's architecture and the CPU-sized
+budget), every other option at its default (3 split seeds, the ``auto`` solver). Peak RSS is the
+child's ``ru_maxrss``.
 
     python benchmarks/compare_cpu.py [DATA] [--models ...] [--pretrain-steps 200] [--model-dir alise=builtin]
+    python benchmarks/compare_cpu.py --models alise-lp,ubarn-fr,utae,presto-lp,gf-lp --pretrain-steps 10 --model-dir
 """
 
 from __future__ import annotations
@@ -19,11 +21,6 @@ import tempfile
 import time
 from pathlib import Path
 
-from alise.config import format_overrides
-from alise.presets import CPU_SMALL_ARCH
-
-CPU_SET = format_overrides(CPU_SMALL_ARCH)  # the built-in model's architecture for U-BARN and U-TAE
-
 
 def main() -> int:
     here = Path(__file__).resolve().parents[1]
@@ -31,11 +28,13 @@ def main() -> int:
     p.add_argument("data", nargs="?", default=str(here.parent / "shared" / "data" / "worldcereal-flanders-2018"))
     p.add_argument("--models", default="alise-lp,alise-ft,alise-fs,ubarn-fr,utae,presto-lp,gf-lp,median-lp")
     p.add_argument("--pretrain-steps", default="200")
-    p.add_argument("--model-dir", nargs="*", default=["alise=builtin"], metavar="KIND=DIR")
+    p.add_argument("--model-dir", nargs="*", default=["alise=builtin"], metavar="KIND=DIR",
+                   help="given without a value: everything is pre-trained here")
+    p.add_argument("--preset", default="cpu-small")
     a = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "cmp"
-        cmd = [sys.executable, "-m", "alise.cli", "compare", a.data, "--models", a.models, "--set", *CPU_SET,
+        cmd = [sys.executable, "-m", "alise.cli", "compare", a.data, "--models", a.models, "--preset", a.preset,
                "--pretrain-steps", a.pretrain_steps, "--out", str(out), "--no-progress"]
         if a.model_dir:
             cmd += ["--model-dir", *a.model_dir]

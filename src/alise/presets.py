@@ -16,6 +16,14 @@ the demo, the tests and the benchmarks use them instead of loose dictionaries:
               otherwise; the ablations behind each choice are in docs/pretraining.md.
 ``tiny``      the smallest network the code accepts, for tests and smoke runs.
 ============= ========================================================================================
+
+``alise compare --preset NAME`` also takes the preset's downstream budget (:attr:`Preset.protocol`,
+options of :class:`alise.downstream.probe.ProbeConfig`) and the dates the models trained from
+scratch read (:attr:`Preset.downstream_min_clear`): the paper's for ``paper``; for ``cpu-small``
+32 px crops of the dates at least half clear, end-to-end runs of 10-step epochs stopped after 4
+epochs without progress (at most 20), and Adam over pixels for 1,500 steps with a patience of
+300, so that a comparison of every kind on one 64 × 64 patch fits in minutes on a 2-core CPU
+(docs/compare.md).
 """
 
 from __future__ import annotations
@@ -29,7 +37,10 @@ from alise.errors import AliseError
 @dataclass(frozen=True)
 class Preset:
     """A pre-training recipe (see the module docstring). ``max_steps`` / ``max_epochs``: the budget
-    (None: no limit of that kind); ``samples_per_epoch`` None: one sample per crop tile."""
+    (None: no limit of that kind); ``samples_per_epoch`` None: one sample per crop tile.
+    ``protocol``: :class:`~alise.downstream.probe.ProbeConfig` values ``alise compare`` uses for
+    options not given; ``downstream_min_clear``: the dates (clear fraction, 0: all) read there by
+    the models trained from scratch."""
 
     name: str
     summary: str
@@ -41,6 +52,8 @@ class Preset:
     samples_per_epoch: int | None = None
     lr: float = 1e-3
     min_clear: float = 0.5
+    protocol: dict = field(default_factory=dict)
+    downstream_min_clear: float = 0.0
 
     def overrides(self) -> dict:
         """The configuration keys that differ from the paper's."""
@@ -58,10 +71,13 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
     Preset("cpu-small", "reduced widths, 32 px crops of 32 dates, cross-reconstruction only, 1,500 steps; "
                         "the built-in model's recipe",
            ALISEConfig().replace(**CPU_SMALL_ARCH, n_dates=32, w_inv=0.0), crop=32, max_steps=1500,
-           max_epochs=None, samples_per_epoch=64),
+           max_epochs=None, samples_per_epoch=64,
+           protocol=dict(crop=32, epochs=20, patience=4, min_steps_per_epoch=10, steps=1500, patience_steps=300),
+           downstream_min_clear=0.5),
     Preset("tiny", "the smallest network, for tests and smoke runs",
            ALISEConfig().replace(**TINY_ARCH, n_dates=12), crop=16, max_steps=4, max_epochs=None,
-           samples_per_epoch=8),
+           samples_per_epoch=8,
+           protocol=dict(crop=16, epochs=2, patience=1, min_steps_per_epoch=2, steps=20, patience_steps=10)),
 )}
 
 

@@ -78,3 +78,18 @@ def test_compare_on_the_real_folder_with_a_given_ubarn(flanders, tmp_path):
     n_dates = len([d for d in (flanders / "s2").iterdir() if "2018-05-01" <= d.stem <= "2018-07-15"])
     assert by["ubarn-fr"]["details"]["features"].startswith(f"{n_dates} dates")
     assert by["gf-lp"]["details"]["features"].startswith("16 dates")  # 2018-05-01 + 0, 5, …, 75 days
+
+
+def test_a_preset_sets_the_budget_and_options_given_win(synth_root, tmp_path):
+    out = tmp_path / "cmp"
+    rc = main(["compare", str(synth_root), "--models", "gf-lp,utae", "--preset", "tiny", "--epochs", "1",
+               "--repeats", "1", "--out", str(out)])
+    assert rc == 0
+    report = json.loads((out / "comparison.json").read_text())
+    assert report["preset"] == "tiny"
+    proto = report["protocol"]
+    assert (proto["crop"], proto["patience"], proto["min_steps_per_epoch"], proto["epochs"]) == (16, 1, 2, 1)
+    assert proto["min_clear_from_scratch"] == 0.0
+    assert "preset tiny" in (out / "comparison.md").read_text()
+    assert main(["compare", str(synth_root), "--preset", "huge", "--out", str(tmp_path / "x")]) == 2
+    assert main(["compare", str(synth_root), "--min-clear", "2", "--out", str(tmp_path / "y")]) == 2

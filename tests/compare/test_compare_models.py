@@ -200,3 +200,29 @@ def test_gf_grid_spans_the_data_every_five_days(synth_root):
     grid = gf_grid(sources)
     assert np.allclose(np.diff(grid), 5.0)
     assert grid[0] == min(s.days[0] for s in sources) and grid[-1] <= max(s.days[-1] for s in sources) < grid[-1] + 5
+
+
+def test_each_kind_reads_the_dates_it_was_trained_for(synth_root):
+    """Pre-trained models read their model's clear dates (U-BARN FR features hold only those);
+    models trained from scratch read the task's ``min_clear`` dates."""
+    from alise.commands.probe import build_runs
+    from alise.compare.runners import Task, ubarn_features
+    from alise.data import open_sources, sample_clear_pixels
+    from alise.downstream.probe import LabelSpace, ProbeConfig
+    from alise.normalise import NormStats
+
+    sources = open_sources(synth_root)
+    norm = NormStats.from_samples(sample_clear_pixels(sources, 5000, 0))
+    ub = UBARN(TINY_CFG, norm)
+    ub.alise.input_min_clear = 0.9
+    task = Task(sources, LabelSpace.read(sources), build_runs(sources, "blocks", block=8), ProbeConfig(), norm,
+                TINY_CFG, ubarn=ub, min_clear=0.7)
+    n_all = [s.n_dates for s in sources]
+    n09 = [task.store(norm).clear_dates(0.9).n_dates(i) for i in range(len(sources))]
+    n07 = [task.store(norm).clear_dates(0.7).n_dates(i) for i in range(len(sources))]
+    assert max(n09) < max(n_all) and n07 != n_all  # the synthetic sites have cloudy dates
+    fn, t_max = ubarn_features(ub, task.store(norm))
+    assert t_max == max(n09) and fn(0).shape[0] == t_max * (1 + TINY_CFG.d_model)
+    assert REGISTRY["ubarn-ft"].build(task).store.n_dates(0) == n09[0]
+    assert REGISTRY["ubarn-fs"].build(task).store.n_dates(0) == n07[0]
+    assert REGISTRY["utae"].build(task).store.n_dates(0) == n07[0]

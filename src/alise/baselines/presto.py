@@ -218,7 +218,7 @@ class PrestoEncoder(nn.Module):
         return self._pool(tokens, keep, latlon)
 
     def encode_image(self, comp: torch.Tensor, month: torch.Tensor, comp_valid: torch.Tensor,
-                     latlon: torch.Tensor | None = None, chunk: int = 4096) -> torch.Tensor:
+                     latlon: torch.Tensor | None = None, chunk: int = 1024) -> torch.Tensor:
         """Embedding map of one image's monthly composites, (M, 10, H, W) → (128, H, W).
 
         month (M,) int 0–11, comp_valid (M, H, W) True = clear composite, latlon (2,) degrees of

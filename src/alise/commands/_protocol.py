@@ -36,18 +36,18 @@ def add_protocol_arguments(p: argparse.ArgumentParser) -> None:
                    help="inverse L2 strengths tried by lbfgs (default 0.001,0.01,0.1,1,10); adam: one value, "
                         "default no penalty")
     g.add_argument("--max-iter", type=int, default=1000, help="lbfgs: iterations per C (1000)")
-    g.add_argument("--steps", type=int, default=3000, help="adam: optimisation steps (3000)")
+    g.add_argument("--steps", type=int, default=None, help="adam: optimisation steps (3000)")
     g.add_argument("--batch-pixels", type=int, default=4096, help="adam: training pixels per step (4096)")
     g.add_argument("--eval-every", type=int, default=100, help="adam: steps between validations (100)")
-    g.add_argument("--patience-steps", type=int, default=1000, help="adam: early stop after N steps without "
+    g.add_argument("--patience-steps", type=int, default=None, help="adam: early stop after N steps without "
                                                                     "better val macro-F1 (1000)")
-    g.add_argument("--epochs", type=int, default=120, help="paper / ft / fs: maximum epochs (120)")
-    g.add_argument("--patience", type=int, default=20, help="paper / ft / fs: early stop after N epochs without "
+    g.add_argument("--epochs", type=int, default=None, help="paper / ft / fs: maximum epochs (120)")
+    g.add_argument("--patience", type=int, default=None, help="paper / ft / fs: early stop after N epochs without "
                                                             "better val macro-F1 (20)")
-    g.add_argument("--min-steps-per-epoch", type=int, default=25, help="ft / fs: steps per epoch at least (25)")
+    g.add_argument("--min-steps-per-epoch", type=int, default=None, help="ft / fs: steps per epoch at least (25)")
     g.add_argument("--lr", type=float, default=None, help="learning rate (default: adam 1e-3; paper, ft, fs 1e-4)")
     g.add_argument("--batch-size", type=int, default=2, help="paper / ft / fs: crops per step (2)")
-    g.add_argument("--crop", type=int, default=64, help="training crop side in pixels (64)")
+    g.add_argument("--crop", type=int, default=None, help="training crop side in pixels (64)")
     g.add_argument("--seed", type=int, default=0, help="random seed (splits, initialisations, crops, pre-training)")
     s = p.add_argument_group("splits and dates")
     s.add_argument("--folds", default="1", metavar="K|all", help="PASTIS rotation 1-5, or all (default 1)")
@@ -57,10 +57,22 @@ def add_protocol_arguments(p: argparse.ArgumentParser) -> None:
     s.add_argument("--end", default=None, metavar="DATE", help="last date used (YYYY-MM-DD)")
 
 
-def probe_config(args: argparse.Namespace, mode: str = "lp"):
-    """The :class:`~alise.downstream.probe.ProbeConfig` of the parsed options."""
+#: Options whose default may come from a preset (``alise compare --preset``); None until resolved.
+BUDGET_OPTIONS: tuple[str, ...] = ("steps", "patience_steps", "epochs", "patience", "min_steps_per_epoch", "crop")
+
+
+def probe_config(args: argparse.Namespace, mode: str = "lp", defaults: dict | None = None):
+    """The :class:`~alise.downstream.probe.ProbeConfig` of the parsed options; an option of
+    :data:`BUDGET_OPTIONS` not given takes ``defaults[name]`` (a preset's protocol), else the
+    :class:`ProbeConfig` default."""
+    from dataclasses import fields
+
     from alise.downstream.probe import C_GRID, ProbeConfig
     from alise.errors import AliseError
+
+    base = {f.name: f.default for f in fields(ProbeConfig)}
+    budget = {k: getattr(args, k) if getattr(args, k) is not None else (defaults or {}).get(k, base[k])
+              for k in BUDGET_OPTIONS}
 
     if args.C is None:
         cs = C_GRID
@@ -69,7 +81,6 @@ def probe_config(args: argparse.Namespace, mode: str = "lp"):
             cs = tuple(float(v) for v in str(args.C).split(",") if v.strip())
         except ValueError:
             raise AliseError(f"--C {args.C!r}: expected comma-separated positive numbers, e.g. 0.01,0.1,1") from None
-    return ProbeConfig(mode=mode, solver=str(args.solver).lower(), Cs=cs, max_iter=args.max_iter, steps=args.steps,
-                       batch_pixels=args.batch_pixels, eval_every=args.eval_every, patience_steps=args.patience_steps,
-                       epochs=args.epochs, patience=args.patience, min_steps_per_epoch=args.min_steps_per_epoch,
-                       lr=args.lr, batch_size=args.batch_size, crop=args.crop, seed=args.seed)
+    return ProbeConfig(mode=mode, solver=str(args.solver).lower(), Cs=cs, max_iter=args.max_iter,
+                       batch_pixels=args.batch_pixels, eval_every=args.eval_every, lr=args.lr,
+                       batch_size=args.batch_size, seed=args.seed, **budget)

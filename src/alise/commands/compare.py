@@ -23,9 +23,17 @@ ALISE and U-BARN need a pre-trained model (--model-dir alise=DIR ubarn=DIR; alis
 built-in model); without one they are pre-trained here first on DATA (ALISE: the 'alise
 pretrain' job; U-BARN: masked-acquisition reconstruction with ALISE's recipe) for exactly
 --pretrain-steps steps, which you must give: without it, one step is timed and the command stops
-with the estimated duration. --set KEY=VALUE changes the architecture of the models built here
-(ALISE, U-BARN; U-TAE follows the U-Net widths), e.g. a small configuration for a CPU; the table
-says what was pre-trained and how.
+with the estimated duration. The table says what was pre-trained and how.
+
+--preset NAME (alise.presets) sets the architecture of the models built here (ALISE, U-BARN;
+U-TAE follows the U-Net widths), their pre-training recipe and the training budget:
+  paper      (default) the paper's architecture and protocol (64 px crops; end to end: epochs of
+             >= 25 steps, patience 20 epochs, at most 120; adam: 3000 steps, patience 1000);
+             every date for the models trained from scratch
+  cpu-small  the built-in model's architecture and recipe, 32 px crops of the dates at least
+             half clear; end to end: epochs of >= 10 steps, patience 4, at most 20; adam: 1500
+             steps, patience 300: every kind on one 64 x 64 patch in minutes on a 2-core CPU
+Options given on the command line win; --set KEY=VALUE changes single architecture keys.
 
 solvers:
 """ + SOLVER_HELP + """
@@ -36,8 +44,7 @@ example:
   alise compare /data/worldcereal-flanders-2018 --models alise-lp,gf-lp,median-lp,presto-lp \\
       --model-dir alise=builtin --out cmp
   alise compare /data/worldcereal-flanders-2018 --models alise-lp,ubarn-fr,utae,presto-lp,gf-lp \\
-      --set encoder_widths=16,16,16,32 decoder_widths=16,16,16,32 d_model=32 n_layers=2 d_ffn=64 \\
-      --pretrain-steps 10 --out cmp-cpu
+      --preset cpu-small --pretrain-steps 10 --out cmp-cpu
 """
 
 
@@ -53,8 +60,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pretrain-steps", type=int, default=None,
                    help="steps of the pre-training done here (required when something is pre-trained here)")
     p.add_argument("--samples-per-epoch", type=int, default=8, help="pre-training samples per epoch (8)")
+    p.add_argument("--preset", default="paper", metavar="NAME",
+                   help="architecture, pre-training recipe and budget: paper (default), cpu-small, tiny (see above)")
     p.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
-                   help="architecture of models built here (ALISE config keys), e.g. d_model=32")
+                   help="architecture keys of the models built here (ALISE config keys) over the preset's, e.g. d_model=32")
+    p.add_argument("--min-clear", type=float, default=None, metavar="F",
+                   help="models trained from scratch (U-TAE, ALISE FS, U-BARN FS) read the dates at least F clear "
+                        "(default: the preset's, paper 0 = every date); pre-trained models read their own")
     add_protocol_arguments(p)
     p.add_argument("--overwrite", action="store_true", help="replace an existing DIR")
     p.add_argument("--progress", action="store_true", help="progress bars even when stderr is not a terminal")
@@ -110,12 +122,17 @@ def run(args: argparse.Namespace) -> int:
             raise AliseError(f"--{name.replace('_', '-')} must be > 0 (got {getattr(args, name)})")
     if args.pretrain_steps is not None and args.pretrain_steps <= 0:
         raise AliseError(f"--pretrain-steps must be > 0 (got {args.pretrain_steps})")
-    from alise.config import ALISEConfig, parse_overrides
+    from alise.config import parse_overrides
+    from alise.presets import preset
 
-    config = ALISEConfig().replace(**parse_overrides(args.set))
-    probe_cfg = probe_config(args)
-    if args.crop % config.multiple:
-        raise AliseError(f"--crop {args.crop} must be a multiple of {config.multiple}")
+    pre = preset(args.preset)
+    config = pre.config.replace(**parse_overrides(args.set))
+    probe_cfg = probe_config(args, defaults=pre.protocol)
+    min_clear = pre.downstream_min_clear if args.min_clear is None else args.min_clear
+    if not 0.0 <= min_clear <= 1.0:
+        raise AliseError(f"--min-clear must be in [0, 1] (got {min_clear})")
+    if probe_cfg.crop % config.multiple:
+        raise AliseError(f"--crop {probe_cfg.crop} must be a multiple of {config.multiple}")
     check_output(args.out, args.overwrite)
 
     from alise.commands.probe import build_runs
@@ -133,16 +150,16 @@ def run(args: argparse.Namespace) -> int:
     if todo and args.pretrain_steps is None:
         from alise.train.run import time_one_step
 
-        sec = time_one_step(sources, config, crop=args.crop, seed=args.seed)
+        sec = time_one_step(sources, config, crop=probe_cfg.crop, seed=args.seed)
         raise AliseError(f"{' and '.join(todo)} would be pre-trained here ({', '.join(f'{k}' for k in todo)} "
                          f"configuration: one step measured {sec:.1f} s on this machine, so 200 steps ≈ "
                          f"{200 * sec * len(todo) / 60:.0f} min): give --pretrain-steps N, or a pre-trained model "
                          "with --model-dir alise=DIR|builtin ubarn=DIR")
     runs = build_runs(sources, "auto", folds=args.folds, block=args.block, seed=args.seed, repeats=args.repeats,
-                      crop=args.crop)
+                      crop=probe_cfg.crop)
     data_norm = NormStats.from_samples(sample_clear_pixels(sources, 100_000, args.seed))
     progress = not args.no_progress and (args.progress or sys.stderr.isatty())
-    task = Task(sources, labels, runs, probe_cfg, data_norm, config, progress=progress)
+    task = Task(sources, labels, runs, probe_cfg, data_norm, config, progress=progress, min_clear=min_clear)
     data_text = ", ".join(Path(d).name for d in args.data)
     log = lambda msg: print(f"alise compare: {msg}", file=sys.stderr)  # noqa: E731
     pretraining: dict[str, str] = {}
@@ -150,11 +167,11 @@ def run(args: argparse.Namespace) -> int:
 
     with atomic_dir(args.out, overwrite=args.overwrite) as tmp:
         if any(REGISTRY[k].pretrained == "alise" or k == "alise-fs" for k in kinds):
-            task.alise, pretraining["alise"] = _alise(args, dirs, config, tmp, data_norm, data_text, log,
-                                                      pretrain_runs, kinds, progress)
+            task.alise, pretraining["alise"] = _alise(args, pre, dirs, config, probe_cfg.crop, tmp, data_text, log,
+                                                      pretrain_runs, kinds, progress, data_norm)
         if any(REGISTRY[k].pretrained == "ubarn" for k in kinds):
-            task.ubarn, pretraining["ubarn"] = _ubarn(args, dirs, config, sources, tmp, data_norm, data_text, log,
-                                                      pretrain_runs, progress)
+            task.ubarn, pretraining["ubarn"] = _ubarn(args, pre, dirs, config, probe_cfg.crop, sources, tmp, data_text,
+                                                      log, pretrain_runs, progress, data_norm)
         entries = []
         for kind in kinds:
             log(f"{kind}: training on {len(runs)} run(s)")
@@ -183,8 +200,9 @@ def run(args: argparse.Namespace) -> int:
                   "metric_name": "macro-F1, background/void ignored", "data": [str(d) for d in args.data],
                   "n_series": len(sources), "num_classes": labels.num_classes, "ignore": list(labels.ignore),
                   "class_names": labels.class_names, "split": split, "n_runs": len(runs),
-                  "split_text": _split_text(split), "protocol": probe_cfg.to_dict(),
-                  "protocol_text": _protocol_text(probe_cfg),
+                  "split_text": _split_text(split), "preset": pre.name,
+                  "protocol": {**probe_cfg.to_dict(), "min_clear_from_scratch": min_clear},
+                  "protocol_text": _protocol_text(probe_cfg, pre.name, min_clear),
                   "architecture_overrides": parse_overrides(args.set), "pretraining_runs": pretrain_runs,
                   "models": entries, "command": "alise compare " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["compare"]
                                                                           else sys.argv[1:])}
@@ -194,12 +212,15 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _protocol_text(cfg) -> str:
+def _protocol_text(cfg, preset_name: str = "paper", min_clear: float = 0.0) -> str:
     solver = {"auto": "L-BFGS (or Adam over pixels for large tables)", "lbfgs": "L-BFGS", "adam": "Adam over pixels",
               "paper": "the paper's Adam on tiles"}[cfg.solver]
-    return (f"frozen heads: {solver}, C picked on validation from {', '.join(f'{c:g}' for c in cfg.Cs)}; "
-            f"end to end: Adam lr {cfg.lr or 1e-4:g}, ≤ {cfg.epochs} epochs of ≥ {cfg.min_steps_per_epoch} steps, "
-            f"patience {cfg.patience} epochs, crop {cfg.crop}; seed {cfg.seed}")
+    dates = "every date" if min_clear <= 0 else f"the dates ≥ {min_clear:.0%} clear"
+    return (f"preset {preset_name}; frozen heads: {solver}, C picked on validation from "
+            f"{', '.join(f'{c:g}' for c in cfg.Cs)} (Adam over pixels: {cfg.steps} steps, patience "
+            f"{cfg.patience_steps}); end to end: Adam lr {cfg.lr or 1e-4:g}, ≤ {cfg.epochs} epochs of ≥ "
+            f"{cfg.min_steps_per_epoch} steps, patience {cfg.patience} epochs, crop {cfg.crop}, models trained "
+            f"from scratch on {dates}; seed {cfg.seed}")
 
 
 def _json(o):
@@ -233,7 +254,7 @@ def _split_text(split: dict) -> str:
     return str(split.get("method", "?"))
 
 
-def _alise(args, dirs, config, tmp, data_norm, data_text, log, pretrain_runs, kinds, progress):
+def _alise(args, pre, dirs, config, crop, tmp, data_text, log, pretrain_runs, kinds, progress, data_norm):
     """The ALISE model: loaded from --model-dir, or pre-trained here with the 'alise pretrain' job."""
     from alise.compare.runners import REGISTRY
     from alise.model_io import load_model
@@ -250,8 +271,8 @@ def _alise(args, dirs, config, tmp, data_norm, data_text, log, pretrain_runs, ki
     log(f"pre-training ALISE for {args.pretrain_steps} steps on {data_text}")
     out = tmp / "pretrain" / "alise"
     job = PretrainJob(data=list(args.data), out=str(out), config=config, max_steps=args.pretrain_steps,
-                      samples_per_epoch=args.samples_per_epoch, crop=args.crop, seed=args.seed, progress=progress,
-                      keep_checkpoints=1)
+                      samples_per_epoch=args.samples_per_epoch, crop=crop, seed=args.seed, progress=progress,
+                      keep_checkpoints=1, lr=pre.lr, min_clear=pre.min_clear, preset=pre.name)
     record = run_pretraining(job)
     pretrain_runs["alise"] = (f"pretrain/alise: {record['steps_done']} steps, {record['epochs_done']} epochs, "
                               f"selected epoch {record['selected_epoch']}, {record['duration_s']:.0f} s")
@@ -260,7 +281,7 @@ def _alise(args, dirs, config, tmp, data_norm, data_text, log, pretrain_runs, ki
     return load(out / "model"), f"pre-trained here for {args.pretrain_steps} steps on {data_text}"
 
 
-def _ubarn(args, dirs, config, sources, tmp, data_norm, data_text, log, pretrain_runs, progress):
+def _ubarn(args, pre, dirs, config, crop, sources, tmp, data_text, log, pretrain_runs, progress, data_norm):
     """The U-BARN model: loaded from --model-dir, or pre-trained here (masked acquisitions)."""
     from types import SimpleNamespace
 
@@ -271,9 +292,9 @@ def _ubarn(args, dirs, config, sources, tmp, data_norm, data_text, log, pretrain
         return load_ubarn(dirs["ubarn"]), f"given: {dirs['ubarn']}"
     log(f"pre-training U-BARN for {args.pretrain_steps} steps on {data_text}")
     train, val, _ = split_validation(SimpleNamespace(val=None, seed=args.seed), sources)
-    model, record = pretrain_ubarn(train, data_norm, config, steps=args.pretrain_steps, crop=args.crop,
+    model, record = pretrain_ubarn(train, data_norm, config, steps=args.pretrain_steps, crop=crop,
                                    samples_per_epoch=args.samples_per_epoch, seed=args.seed, val_sources=val,
-                                   progress=progress)
+                                   progress=progress, lr=pre.lr, min_clear=pre.min_clear)
     model.save(tmp / "pretrain" / "ubarn" / "model", record={k: v for k, v in record.items() if k != "history"})
     (tmp / "pretrain" / "ubarn" / "history.json").write_text(__import__("json").dumps(record["history"], indent=1))
     pretrain_runs["ubarn"] = (f"pretrain/ubarn: {record['steps']} steps, {record['epochs']} epochs, "

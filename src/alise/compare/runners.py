@@ -57,6 +57,7 @@ class Task:
     alise: object = None  # pre-trained ALISE (alise-lp/ft)
     ubarn: object = None  # pre-trained UBARN (ubarn-fr/ft)
     progress: bool = False
+    min_clear: float = 0.0  # dates read by the models trained from scratch (0: every date)
     _stores: dict = field(default_factory=dict)
     _features: dict = field(default_factory=dict)
 
@@ -140,13 +141,15 @@ def build_utae(config: ALISEConfig, num_classes: int) -> nn.Module:
 
 
 # ---------------------------------------------------------------------------- frozen features
-def ubarn_features(ubarn, store, t_max: int) -> Callable[[int], np.ndarray]:
-    """``fn(i) -> (T_max·(1+D), H, W)``: frozen U-BARN features with a validity flag per date, of the
-    dates clear enough for the model (its ``input_min_clear``, as ALISE's :class:`FeatureCache`)."""
+def ubarn_features(ubarn, store) -> tuple[Callable[[int], np.ndarray], int]:
+    """``(fn, T_max)``: ``fn(i) -> (T_max·(1+D), H, W)`` frozen U-BARN features with a validity flag
+    per date, of the dates clear enough for the model (its ``input_min_clear``, as ALISE's
+    :class:`FeatureCache`); ``T_max`` is the most such dates of any source."""
     from alise.encode.array import encode_array
 
     ubarn = ubarn.eval()
     store = store.clear_dates(ubarn.alise.input_min_clear)
+    t_max = max(store.n_dates(i) for i in range(len(store.sources)))
 
     def fn(i: int) -> np.ndarray:
         s = store.read(i)
@@ -159,7 +162,7 @@ def ubarn_features(ubarn, store, t_max: int) -> Callable[[int], np.ndarray]:
         out[:t, 1:] = y
         return rearrange(out, "t e h w -> (t e) h w").numpy()
 
-    return fn
+    return fn, t_max
 
 
 def presto_features(sources) -> Callable[[int], np.ndarray]:
@@ -257,7 +260,7 @@ def _alise(mode: str) -> Callable[[Task], ProbeParts]:
             model = task.alise
         store = task.store(model.norm)
         feats = task.features("alise", lambda: FeatureCache(model, store)) if mode == "lp" else None
-        return alise_parts(model, mode, _k(task), store, feats)
+        return alise_parts(model, mode, _k(task), store, feats, min_clear=task.min_clear if mode == "fs" else None)
 
     return build
 
@@ -267,8 +270,7 @@ def _ubarn_fr(task: Task) -> ProbeParts:
     from alise.downstream.features import FeatureTable
 
     ub = task.ubarn
-    t_max = max(s.n_dates for s in task.sources)
-    feats = task.features("ubarn", lambda: FeatureTable(ubarn_features(ub, task.store(ub.norm), t_max),
+    feats = task.features("ubarn", lambda: FeatureTable(ubarn_features(ub, task.store(ub.norm))[0],
                                                         dtype=np.float16))
     return ProbeParts(head=UBarnFeatureHead(ub.config.d_model, _k(task)), features=feats)
 
@@ -279,7 +281,8 @@ def _ubarn_e2e(pretrained: bool) -> Callable[[Task], ProbeParts]:
 
         ub = copy.deepcopy(task.ubarn) if pretrained else UBARN(task.config, task.norm)
         net = UBarnSegmenter(ub, _k(task))
-        return ProbeParts(network=net, store=task.store(ub.norm), multiple=ub.config.multiple,
+        dates = ub.alise.input_min_clear if pretrained else task.min_clear  # what it was pre-trained on
+        return ProbeParts(network=net, store=task.store(ub.norm).clear_dates(dates), multiple=ub.config.multiple,
                           trainable=net.trainable_parameters())
 
     return build
@@ -287,7 +290,8 @@ def _ubarn_e2e(pretrained: bool) -> Callable[[Task], ProbeParts]:
 
 def _utae(task: Task) -> ProbeParts:
     net = build_utae(task.config, _k(task))
-    return ProbeParts(network=_UTAEForward(net), store=task.store(task.norm), multiple=task.config.multiple)
+    return ProbeParts(network=_UTAEForward(net), store=task.store(task.norm).clear_dates(task.min_clear),
+                      multiple=task.config.multiple)
 
 
 class _UTAEForward(nn.Module):
@@ -365,8 +369,8 @@ REGISTRY: dict[str, ModelKind] = {m.name: m for m in (
 KINDS: tuple[str, ...] = tuple(REGISTRY)
 
 DETAILS = {
-    "ubarn-fr": lambda task: f"{max(s.n_dates for s in task.sources)} dates × (1 + {task.ubarn.config.d_model}) "
-                             "per pixel (float16)",
+    "ubarn-fr": lambda task: f"{ubarn_features(task.ubarn, task.store(task.ubarn.norm))[1]} dates × "
+                             f"(1 + {task.ubarn.config.d_model}) per pixel (float16)",
     "presto-lp": lambda task: "Presto mean embedding (128) of monthly median composites of clear pixels",
     "gf-lp": lambda task: f"{len(gf_grid(task.sources))} dates (5-day grid) × {task.config.in_channels} bands",
     "median-lp": lambda task: (f"{month_span(task.sources)[1] - month_span(task.sources)[0] + 1} monthly medians × "

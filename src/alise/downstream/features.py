@@ -104,6 +104,11 @@ class SITSStore:
         r, c, h, w = window
         return full.crop(r, c, h, w)
 
+    def n_dates(self, i: int) -> int:
+        """Number of dates a read of source ``i`` returns."""
+        keep = self._kept_dates(i)
+        return self.sources[i].n_dates if keep is None else int(keep.numel())
+
     def _kept_dates(self, i: int) -> Tensor | None:
         """Indices of the dates of source ``i`` that reads keep (None: all), computed once."""
         if self.min_clear <= 0:
