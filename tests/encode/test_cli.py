@@ -78,3 +78,27 @@ def test_sigkill_then_rerun_gives_identical_output(model_dir, site, tmp_path):
     assert run(model_dir, site, "--out", out, "--tile", 32, "--overlap", 8) == 0
     with rasterio.open(ref) as a, rasterio.open(out) as b:
         assert np.array_equal(a.read(), b.read(), equal_nan=True)
+
+
+def test_the_output_format_follows_the_suffix(model_dir, site, tmp_path, capsys):
+    """CLI and API: .tif → COG, .zarr → zarr store; other suffixes and contradictions refused, nothing written."""
+    from alise.encode import EncodeOptions, encode
+    from alise.data import open_source
+
+    for name, extra, msg in [("e1.nc", (), "suffix '.nc'; the output format follows the suffix: .tif (cog), "
+                                           ".tiff (cog), .zarr (zarr)"), ("e1", (), "no suffix"),
+                             ("e1.tif", ("--format", "zarr"), "contradicts the suffix .tif (cog); name the output "
+                                                              "e1.zarr")]:
+        capsys.readouterr()
+        assert run(model_dir, site, "--out", tmp_path / name, *extra) == 2
+        err = capsys.readouterr().err
+        assert msg in err and err.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    report = encode(tiny_model(), open_source(site), tmp_path / "api.zarr", EncodeOptions(tile=32, overlap=8,
+                                                                                          progress=False))
+    assert report.out.is_dir() and (tmp_path / "api.zarr" / "zarr.json").is_file()
+    assert main(["change", str(model_dir), str(site), str(site), "--out", str(tmp_path / "c.zarr")]) == 2
+    assert "the change map is a GeoTIFF; name it c.tif" in capsys.readouterr().err
+    assert main(["reconstruct", str(model_dir), str(site), "--dates", "2018-05-01", "--out",
+                 str(tmp_path / "g.tif")]) == 2
+    assert "OUT is a folder" in capsys.readouterr().err

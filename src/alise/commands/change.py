@@ -59,6 +59,10 @@ def run(args: argparse.Namespace) -> int:
     if years is not None and args.b is not None:
         raise AliseError("give either two series A B, or one folder A with --years Y1,Y2, not both")
     out = Path(args.out)
+    from alise.encode.writers import format_of
+
+    if format_of(out) != "cog":
+        raise AliseError(f"--out {out}: the change map is a GeoTIFF; name it {out.stem}.tif")
     check_output(out, args.overwrite)
     metrics_path, roc_path = sidecars(out)
     if args.truth is not None or years is not None or Path(args.a).suffix == ".pt":

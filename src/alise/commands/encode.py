@@ -32,7 +32,7 @@ the band layout as GeoTIFF tags (gdalinfo, rasterio .tags()) or zarr attributes.
 example:
   alise encode data/site_000 --out emb.tif                      # the built-in model
   alise encode runs/pretrain/model data/site_000 --out emb.tif
-  alise encode model site --out emb.zarr --format zarr --dtype float16 --start 2018-01-01 --end 2018-12-31
+  alise encode model site --out emb.zarr --dtype float16 --start 2018-01-01 --end 2018-12-31
   alise encode model site --out emb.tif --prepare     # once, then on 4 nodes:
   alise encode model site --out emb.tif --shard 0/4   # ... --shard 3/4, then: alise encode-merge emb.tif
 """
@@ -43,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="model directory (config.json + model.safetensors) or built-in model name "
                              "(alise models); default: the built-in model")
     parser.add_argument("path", metavar="PATH", help="input series: site folder (s2/DATE.tif), cube, PASTIS patch")
-    parser.add_argument("--out", required=True, help="output: a .tif (COG) or a .zarr directory")
+    parser.add_argument("--out", required=True, help="output: a .tif/.tiff (COG) or a .zarr directory; the suffix picks the format")
     parser.add_argument("--tile", type=int, default=None,
                         help="tile size in pixels, a multiple of 8 (default 256, lowered for long series so that "
                              "a tile's features stay under 1 GiB: 192 for 100 dates, 128 for 256)")
@@ -51,7 +51,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--start", help="first date to use, YYYY-MM-DD (default: the first)")
     parser.add_argument("--end", help="last date to use, YYYY-MM-DD (default: the last)")
     parser.add_argument("--format", dest="fmt", choices=("cog", "zarr"), default=None,
-                        help="output format (default: zarr if OUT ends with .zarr, else cog)")
+                        help="output format; it follows OUT's suffix (.tif/.tiff: cog, .zarr: zarr), "
+                             "this only checks it")
     parser.add_argument("--dtype", choices=("float32", "float16"), default="float32", help="stored values")
     add_min_clear_argument(parser)
     parser.add_argument("--shard", default="0/1", metavar="I/N", help="do only shard I of N (0-based), then merge")
@@ -83,7 +84,9 @@ def run(args: argparse.Namespace) -> int:
     from alise.encode.runner import EncodeOptions, encode, parse_shard, parts_dir
 
     out = Path(args.out)
-    fmt = args.fmt or ("zarr" if out.suffix.lower() == ".zarr" else "cog")
+    from alise.encode.writers import format_of
+
+    fmt = format_of(out, args.fmt)
     start = parse_date(args.start, "--start") if args.start else None
     end = parse_date(args.end, "--end") if args.end else None
     if start and end and end < start:

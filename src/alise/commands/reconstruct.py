@@ -49,6 +49,11 @@ def run(args: argparse.Namespace) -> int:
 
     model_arg, rest = resolve_model_argument(args.model, [args.path], max_data=1)
     check_min_clear(args)
+    from pathlib import Path
+
+    if Path(args.out).suffix.lower() in (".tif", ".tiff", ".zarr", ".nc", ".npy"):
+        raise AliseError(f"--out {args.out}: OUT is a folder that gets s2/YYYY-MM-DD.tif (the input layout); "
+                         f"give a folder name such as {Path(args.out).stem}")
     check_output(args.out, args.overwrite)
 
     from tqdm.auto import tqdm

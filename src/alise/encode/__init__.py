@@ -7,7 +7,7 @@
     from alise.model_io import load
 
     report = encode(load("model"), open_source("site", start="2018-01-01"), "emb.tif",
-                    EncodeOptions(tile=256, overlap=32, fmt="cog"))
+                    EncodeOptions(tile=256, overlap=32))  # the suffix picks the format: .tif COG, .zarr zarr
 
 Chapters: ``tiling.py`` (grid and blending weights), ``writers.py`` (pieces, COG, zarr),
 ``runner.py`` (the read → model → write pipeline, resume, shards, merge). User guide:

@@ -42,7 +42,7 @@ from alise.encode.groupstats import MODES as GROUP_NORM_MODES
 from alise.encode.array import extend, model_multiple, uses_group_norm
 from alise.encode.groupstats import STATS_FILE, GroupStats, estimate, stats_samples
 from alise.encode.tiling import DEFAULT_TILE, Tile, TileGrid, auto_tile
-from alise.encode.writers import DTYPES, FORMATS, Georef, assemble, band_names, n_clear_path, write_piece
+from alise.encode.writers import DTYPES, FORMATS, Georef, assemble, band_names, format_of, n_clear_path, write_piece
 from alise.errors import AliseError
 from alise.outputs import atomic_file, check_output
 
@@ -58,7 +58,9 @@ class EncodeOptions:
     Attributes:
         tile, overlap: tile size and overlap in pixels (``tiling.py``); ``tile=None``: 256, or
             smaller for long series (:func:`alise.encode.tiling.auto_tile`).
-        fmt: ``"cog"`` or ``"zarr"``; dtype: stored float type, ``"float32"`` or ``"float16"``.
+        fmt: ``"cog"`` or ``"zarr"``, or None (default): from the output's suffix
+            (:func:`alise.encode.writers.format_of`; a given value must agree with it);
+            dtype: stored float type, ``"float32"`` or ``"float16"``.
         batch_tiles: tiles per model call (also the unit of sharding and resuming).
         precision: ``"fp32"`` or ``"bf16"`` (autocast) for the model.
         device: ``"cpu"``, ``"cuda"`` or ``"auto"``.
@@ -78,7 +80,7 @@ class EncodeOptions:
 
     tile: int | None = None
     overlap: int = 32
-    fmt: str = "cog"
+    fmt: str | None = None
     dtype: str = "float32"
     batch_tiles: int = 1
     precision: str = "fp32"
@@ -98,7 +100,7 @@ class EncodeOptions:
         from alise.encode.tiling import validate_tiling
 
         validate_tiling(DEFAULT_TILE if self.tile is None else self.tile, self.overlap)
-        if self.fmt not in FORMATS:
+        if self.fmt is not None and self.fmt not in FORMATS:
             raise AliseError(f"--format {self.fmt}: choose one of {', '.join(FORMATS)}")
         if self.dtype not in DTYPES:
             raise AliseError(f"--dtype {self.dtype}: choose one of {', '.join(DTYPES)}")
@@ -380,6 +382,7 @@ def encode(model, source, out: str | Path, opts: EncodeOptions = EncodeOptions()
     """
     t0 = time.perf_counter()
     out = Path(out)
+    opts = replace(opts, fmt=format_of(out, opts.fmt))
     grid, plan = prepare(model, source, out, opts)
     source.offsets()  # survey units (e.g. 0–1 reflectance is an error) before anything is written
     parts = parts_dir(out)

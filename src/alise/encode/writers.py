@@ -44,6 +44,25 @@ BAND_CHUNK = 64
 
 FORMATS = ("cog", "zarr")
 DTYPES = ("float32", "float16")
+#: Output suffix → format: the path says what is written.
+SUFFIXES = {".tif": "cog", ".tiff": "cog", ".zarr": "zarr"}
+
+
+def format_of(out: str | Path, fmt: str | None = None) -> str:
+    """The output format of ``out``, from its suffix (``.tif``/``.tiff`` → ``cog``, ``.zarr`` →
+    ``zarr``); an explicit ``fmt`` must agree with it. Raises :class:`AliseError` for an unknown or
+    missing suffix (naming the known ones) and for a contradiction."""
+    from alise.errors import AliseError
+
+    suffix = Path(out).suffix.lower()
+    known = ", ".join(f"{k} ({v})" for k, v in SUFFIXES.items())
+    if suffix not in SUFFIXES:
+        what = f"suffix {suffix!r}" if suffix else "no suffix"
+        raise AliseError(f"{out}: {what}; the output format follows the suffix: {known}")
+    if fmt is not None and fmt != SUFFIXES[suffix]:
+        raise AliseError(f"{out}: --format {fmt} contradicts the suffix {suffix} ({SUFFIXES[suffix]}); "
+                         f"name the output {Path(out).stem}{'.zarr' if fmt == 'zarr' else '.tif'}")
+    return SUFFIXES[suffix]
 
 
 def band_names(n_q: int, d_model: int) -> list[str]:
