@@ -5,7 +5,8 @@ Each sub-command is one module in :mod:`alise.commands` that defines
 * ``HELP``: a one-line summary shown by ``alise --help``;
 * ``DESCRIPTION`` (optional): the longer text shown by ``alise CMD --help``;
 * ``add_arguments(parser)``: its options;
-* ``run(args) -> int``: the work (heavy imports go inside ``run`` so ``--help`` stays fast).
+* ``run(args) -> int``: the work (heavy imports go inside ``run`` so ``--help`` stays fast);
+* ``INTERRUPTED_HINT`` (optional): how to continue after Ctrl-C / SIGTERM, appended to "interrupted".
 
 Modules are discovered automatically. A user mistake raises :class:`alise.errors.AliseError`,
 printed here as one line on stderr with exit code 2 and no traceback.
@@ -70,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"alise {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"alise {args.command}: interrupted", file=sys.stderr)
+        hint = getattr(sys.modules.get(getattr(args._run, "__module__", "")), "INTERRUPTED_HINT", "")
+        print(f"alise {args.command}: interrupted{'; ' + hint if hint else ''}", file=sys.stderr)
         return 130
 
 

@@ -102,3 +102,30 @@ def test_the_output_format_follows_the_suffix(model_dir, site, tmp_path, capsys)
     assert main(["reconstruct", str(model_dir), str(site), "--dates", "2018-05-01", "--out",
                  str(tmp_path / "g.tif")]) == 2
     assert "OUT is a folder" in capsys.readouterr().err
+
+
+def test_a_read_error_mid_way_says_what_is_kept_and_a_rerun_resumes(model_dir, site, tmp_path, capsys,
+                                                                     monkeypatch):
+    """A block that fails to read after some tiles are done (an I/O error, a file damaged meanwhile):
+    one line that says the finished tiles are resume state; the rerun completes the output."""
+    import alise.encode.runner as runner
+    from alise.errors import AliseError
+
+    real, calls = runner.read_batch, []
+
+    def flaky(*a, **k):
+        calls.append(1)
+        if len(calls) == 3:
+            raise AliseError("cannot read pixels of s2/2018-06-01.tif: TIFFReadEncodedStrip() failed")
+        return real(*a, **k)
+
+    monkeypatch.setattr(runner, "read_batch", flaky)
+    out = tmp_path / "emb.tif"
+    capsys.readouterr()
+    assert run(model_dir, site, "--out", out, "--tile", 32, "--overlap", 8, "--workers", 1) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "was not written" in err and "rerun the same command to resume" in err
+    assert not out.exists() and len(list(parts_dir(out).glob("**/*.npy"))) >= 1
+    monkeypatch.setattr(runner, "read_batch", real)
+    assert run(model_dir, site, "--out", out, "--tile", 32, "--overlap", 8) == 0
+    assert out.is_file() and not parts_dir(out).exists()

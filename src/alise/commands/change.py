@@ -94,7 +94,8 @@ def run(args: argparse.Namespace) -> int:
 
     store = SITSStore([a, b], model.norm)
     model_text = f", model {info['name']}" if method == "alise" else ""
-    print(f"alise change: {method} on {a.name} ({a.n_dates} dates) vs {b.name} ({b.n_dates} dates)"
+    name_a, name_b = (a.name, b.name) if years is None else (f"{a.name} {years[0]}", f"{b.name} {years[1]}")
+    print(f"alise change: {method} on {name_a} ({a.n_dates} dates) vs {name_b} ({b.n_dates} dates)"
           f"{model_text}", file=sys.stderr)
     s1, s2 = store.read(0), store.read(1)
     score = alise_change_map(model, s1, s2) if method == "alise" else gf_change_map(s1, s2)

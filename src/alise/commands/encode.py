@@ -6,6 +6,7 @@ import argparse
 
 from alise.commands._model import add_min_clear_argument, check_min_clear, input_min_clear, resolve_model_argument
 
+INTERRUPTED_HINT = "rerun the same command to resume: finished tiles in OUT.parts/ are kept"
 HELP = "encode a whole raster time series into a georeferenced embedding raster (COG or zarr)"
 DESCRIPTION = """\
 Encode every pixel of a Sentinel-2 time series (a folder of dates, a cube or a PASTIS patch) into
@@ -113,7 +114,23 @@ def run(args: argparse.Namespace) -> int:
 
     source = clear_dates(source, input_min_clear(args, model))
     opts = replace(opts, model_name=info["name"])
-    report = encode(model, source, out, opts)
+    from alise.errors import AliseError
+
+    try:
+        report = encode(model, source, out, opts)
+    except AliseError as e:
+        parts = parts_dir(out)
+        if not parts.is_dir():
+            raise
+        from alise.encode.groupstats import STATS_FILE
+
+        if not any((parts / "tiles").glob("*.npy")) and not (parts / STATS_FILE).is_file():  # nothing worth keeping
+            import shutil
+
+            shutil.rmtree(parts, ignore_errors=True)
+            raise
+        raise AliseError(f"{e} — {out} was not written; the tiles finished so far are kept in {parts} (resume "
+                         "state): fix the input and rerun the same command to resume, or delete that folder") from None
     if opts.prepare_only:
         print(f"prepared {parts_dir(out)} ({report.tiles_total} tiles): now run the same command with "
               f"--shard I/N instead of --prepare on every node, then: alise encode-merge {out}", file=sys.stderr)

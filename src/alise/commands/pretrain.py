@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+INTERRUPTED_HINT = "rerun with --resume to continue from RUN/checkpoints/last.ckpt"
 HELP = "pre-train ALISE on Sentinel-2 series (checkpoints, --resume, DDP); export RUN/model"
 DESCRIPTION = """\
 Pre-train ALISE with the paper's recipe (§III-C, Table I): Adam (lr 1e-3), cosine annealing with

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from alise.dates import period_text
 from alise.errors import AliseError
 from alise.data.folder import band_indexes
 from alise.data.source import RasterGrid, SITSSource, Window, filter_dates
@@ -82,7 +83,7 @@ class CubeSource(SITSSource):
         dates = [listed[i] for i in order]
         sel = filter_dates(dates, start, end)
         if sel.size == 0:
-            raise AliseError(f"{path}: no date between {start} and {end}")
+            raise AliseError(f"{path}: no date {period_text(start, end)}")
         self._order = order[sel]
         self.mask_var = next((v for v in ("valid", "mask", "scl") if v in ds.data_vars), None)
         self.clear_scl = frozenset(clear_scl)

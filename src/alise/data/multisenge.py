@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 from rasterio.windows import Window as RioWindow
 
+from alise.dates import period_text
 from alise.dates import parse_date
 from alise.errors import AliseError
 from alise.data.folder import grid_of, open_raster
@@ -85,7 +86,7 @@ class MultiSenGESource(SITSSource):
         dates = sorted(by_date)
         dates = [dates[i] for i in filter_dates(dates, start, end)]
         if not dates:
-            raise AliseError(f"{json_path}: no S2 date between {start} and {end}")
+            raise AliseError(f"{json_path}: no S2 date {period_text(start, end)}")
         self.files = [by_date[d] for d in dates]
         gr = f"{tile}_GR_{x}_{y}.tif"
         self.label_file = files.get(gr)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from alise.dates import period_text
 from alise.dates import parse_date
 from alise.errors import AliseError
 from alise.data.source import RasterGrid, SITSSource, Window, filter_dates
@@ -94,7 +95,7 @@ class PastisSource(SITSSource):
                 keep.append(i)
         sel = filter_dates(dates, start, end)
         if sel.size == 0:
-            raise AliseError(f"{where}: no date between {start} and {end}")
+            raise AliseError(f"{where}: no date {period_text(start, end)}")
         self._order = np.asarray(keep)[sel]  # chronological index → array index
         self._dtype = arr.dtype
         fold = props.get("Fold")

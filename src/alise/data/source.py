@@ -65,7 +65,9 @@ class RasterGrid:
     def describe(self) -> str:
         crs = "none" if self.crs is None else (self.crs.to_string() if hasattr(self.crs, "to_string") else str(self.crs))
         res = self.resolution
-        res_s = "" if res is None else f", {res[0]:g} × {res[1]:g} px"
+        unit = "m" if getattr(self.crs, "is_projected", False) else "°" if getattr(self.crs, "is_geographic", False) \
+            else "CRS units"
+        res_s = "" if res is None else f", pixels {res[0]:g} × {res[1]:g} {unit}"
         return f"{self.height} × {self.width} px, CRS {crs}{res_s}"
 
 

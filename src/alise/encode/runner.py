@@ -471,8 +471,9 @@ def merge(out: str | Path, overwrite: bool = False, keep_parts: bool = False, pr
     if missing:
         groups = batches(grid, plan["batch_tiles"])
         first = next(k for k, b in enumerate(groups) if any(t in missing for t in b))
-        raise AliseError(f"{len(missing)} of {len(grid)} tiles of {out} are not encoded yet (first: batch {first}, "
-                         f"tile {missing[0].name}): wait for every shard to finish or rerun the missing shards")
+        raise AliseError(f"{len(missing)} of {len(grid)} tiles of {out} are not encoded yet (first: tile "
+                         f"{missing[0].name}, work unit {first} of {len(groups)}, done by shard I/N with I = "
+                         f"{first} mod N): wait for every shard to finish, or rerun the shard that stopped")
     fmt, dtype = plan["output"]["format"], plan["output"]["dtype"]
     check_output(out, overwrite)
     if fmt == "cog":
