@@ -43,12 +43,32 @@ def test_readme_tour_runs(tmp_path, monkeypatch, capsys, flanders):
     assert (tmp_path / "emb.tif").is_file() and (tmp_path / "cmp" / "comparison.md").is_file()
 
 
+def python_blocks() -> list[str]:
+    """The ``python`` blocks of the README's Python section, in order."""
+    section = re.search(r"## Python\n(.*?)\n## ", README.read_text(), re.S).group(1)
+    return re.findall(r"```python\n(.*?)```", section, re.S)
+
+
 def test_readme_python_snippet_runs(tmp_path, monkeypatch, flanders):
+    import warnings
+
+    import numpy as np
+
+    import alise.model
+    from alise.errors import AliseInputWarning
+
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(alise.model, "_WARNED", set())  # the snippets must not trip the input checks
     (tmp_path / "shared").symlink_to(flanders.parents[1])
-    code = re.search(r"## Python\n\n```python\n(.*?)```", README.read_text(), re.S).group(1)
+    blocks = python_blocks()
+    assert len(blocks) == 2 and "alise.encode_array" in blocks[0] and "model.norm.apply" in blocks[1]
     scope: dict = {}
-    exec(compile(code.replace("../shared", "shared"), "README.md", "exec"), scope)
-    y, model, src = scope["y"], scope["model"], scope["src"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", AliseInputWarning)
+        for code in blocks:  # one after the other in one namespace, as a reader would type them
+            exec(compile(code.replace("../shared", "shared"), "README.md", "exec"), scope)
+    y, model, src, emb = scope["y"], scope["model"], scope["src"], scope["emb"]
     assert tuple(y.shape) == (1, model.config.n_q, model.config.d_model, 64, 64) and not y.requires_grad
     assert src.n_dates == 118
+    assert isinstance(emb, np.ndarray) and emb.dtype == np.float32
+    assert emb.shape == (model.config.n_q, model.config.d_model, 64, 64) and np.isfinite(emb).mean() > 0.9

@@ -6,11 +6,13 @@ models for irregular and unaligned Satellite Image Time Series*).
 
 Public API (imported lazily so that ``import alise`` and ``alise --help`` stay fast)::
 
-    from alise import ALISE, ALISEConfig, load, load_model
-    model, info = load_model()                   # the built-in pre-trained model (alise models)
-    model = ALISE(ALISEConfig())                 # the paper's configuration, random weights
-    y = model.encode(x, days, valid_dates)       # (B, T, C, H, W) -> (B, n_q, d_model, H, W)
-    model.save("my-model"); model = load("my-model")
+    import alise
+    emb = alise.encode_array(dn, dates, valid)   # L2A DN (T, C, H, W) + dates -> (n_q, d_model, H, W) numpy
+    model, info = alise.load_model()             # the built-in pre-trained model (alise models)
+    x, days = model.norm.apply(dn), alise.days_since_origin(dates)   # the model's own inputs
+    y = model.encode(x[None], days)              # (B, T, C, H, W) -> (B, n_q, d_model, H, W) tensor
+    model = alise.ALISE(alise.ALISEConfig())     # the paper's configuration, random weights
+    model.save("my-model"); model = alise.load("my-model")
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ _LAZY = {
     "collate": "alise.batch",
     "NormStats": "alise.normalise",
     "AliseError": "alise.errors",
+    "AliseInputWarning": "alise.errors",
+    "encode_array": "alise.api",
 }
 
 __all__ = sorted(_LAZY)
@@ -40,3 +44,8 @@ def __getattr__(name: str):
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'alise' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The public names (``__all__``, loaded lazily) and the module's basic attributes."""
+    return sorted({*__all__, "__version__", "__doc__", "__name__", "__file__", "__path__", "__all__"})

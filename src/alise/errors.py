@@ -15,3 +15,10 @@ class AliseError(Exception):
     def __init__(self, message: str):
         # Keep the message on one line whatever the caller passed.
         super().__init__(" ".join(str(message).split()))
+
+
+class AliseInputWarning(UserWarning):
+    """Input that the model accepts but that is very probably a mistake: digital numbers where
+    normalised reflectance is expected, day-of-year or Unix-epoch days where days since 2014-03-03
+    are expected. Issued once per process and kind (:meth:`alise.model.ALISE.encode`); silence it with
+    ``warnings.filterwarnings("ignore", category=AliseInputWarning)``."""

@@ -10,6 +10,23 @@ Methods mirror the figure: :meth:`ALISE.sste`, :meth:`ALISE.encode`, :meth:`ALIS
 normalised reflectances of :mod:`alise.normalise` (``model.norm`` holds the statistics that belong
 to the model) and dates as days since 2014-03-03; ``valid_dates`` is True for real acquisitions.
 
+Inputs may be numpy arrays or torch tensors (numpy is converted to float32 tensors on the model's
+device; results are torch tensors); ``valid_dates`` defaults to every date real, and ``days`` /
+``valid_dates`` of shape ``(T,)`` are shared by the B series.
+
+Autograd. :meth:`ALISE.encode` and :meth:`ALISE.decode` record no autograd graph by default when
+the model is in eval mode (``model.eval()``, how :func:`alise.load` returns it): they run under
+``torch.no_grad()`` and return plain tensors with ``requires_grad == False`` (not inference
+tensors: they can feed a trained head). In training mode (``model.train()``), or when an input
+requires grad, they follow PyTorch's grad mode as any module does. ``grad=True`` always follows
+PyTorch's grad mode (fine-tuning an encoder kept in eval mode), ``grad=False`` never records.
+:meth:`ALISE.sste`, the per-date building block that fine-tuned networks (U-BARN) call in either
+mode, follows PyTorch's grad mode unless given ``grad=False``/``None``.
+
+Input checks. In eval mode, inputs that look like digital numbers instead of normalised
+reflectance, or day-of-year / Unix-epoch days instead of days since 2014-03-03, raise one
+:class:`~alise.errors.AliseInputWarning` per process and kind (:func:`_input_warnings`).
+
 Padded dates never reach the UNet (only real frames are encoded, then scattered into zeros, so
 BatchNorm never sees padding, REFERENCE P4) and are masked as attention keys; the aligned output
 does not depend on padding, on the number of dates, or on the other samples of the batch (eval).
@@ -17,9 +34,13 @@ does not depend on padding, on the number of dates, or on the other samples of t
 
 from __future__ import annotations
 
+import contextlib
+import math
 import os
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Sequence
 
+import numpy as np
 import torch
 import torch.utils.checkpoint
 from einops import rearrange, repeat
@@ -27,7 +48,7 @@ from torch import Tensor, nn
 
 from alise.batch import SITSBatch
 from alise.config import ALISEConfig
-from alise.errors import AliseError
+from alise.errors import AliseError, AliseInputWarning
 from alise.losses import cross_reconstruction_loss, covariance_loss, invariance_loss, reconstruction_loss
 from alise.nn import (CrossReconstructionDecoder, LatentProjector, SpatialSpectralEncoder, TemporalProjector,
                       TemporalTransformer, date_encoding)
@@ -36,6 +57,9 @@ from alise.normalise import NormStats
 
 #: Per GroupNorm layer, ``(mean, rstd)`` each ``(T, G)`` (see :meth:`ALISE.encode`).
 GroupStatsArg = list[tuple[Tensor, Tensor]] | None
+
+#: What the model methods take for an array: a torch tensor, a numpy array (or a nested sequence).
+ArrayLike = Tensor | np.ndarray | Sequence
 
 
 def _n_params(module: nn.Module) -> int:
@@ -87,6 +111,38 @@ class ALISE(nn.Module):
         model = copy.deepcopy(self).to(device).eval()
         model.unet.fold_batchnorm()
         return model.set_channels_last(device.type == "cpu")
+
+    def _device(self) -> torch.device:
+        p = next(self.parameters(), None)
+        return torch.device("cpu") if p is None else p.device
+
+    def _grad_context(self, grad: bool | None, *inputs: Tensor):
+        """The autograd context of :meth:`encode` / :meth:`decode` (module docstring, "Autograd")."""
+        if grad is None:
+            grad = self.training or any(v.requires_grad for v in inputs)
+        return contextlib.nullcontext() if grad else torch.no_grad()
+
+    def _inputs(self, x: ArrayLike, days: ArrayLike, valid_dates: ArrayLike | None) -> tuple[Tensor, Tensor, Tensor]:
+        """numpy / sequences → tensors: ``x`` float32 on the model's device (a float tensor is kept as
+        it is, an integer one becomes float32), ``days`` float32 and ``valid_dates`` bool on ``x``'s
+        device; ``(T,)`` days / valid_dates are shared by the B series; no valid_dates: all True."""
+        if not isinstance(x, Tensor):
+            x = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(self._device())
+        elif not x.is_floating_point():
+            x = x.float()
+        days = _as_days(days, x.device)
+        lead = tuple(x.shape[:2]) if x.dim() == 5 else None
+        if days.dim() == 1 and lead is not None:
+            days = days.expand(lead[0], days.shape[0])
+        if valid_dates is None:
+            valid_dates = torch.ones(lead if lead is not None else days.shape, dtype=torch.bool, device=x.device)
+        else:
+            if not isinstance(valid_dates, Tensor):
+                valid_dates = torch.from_numpy(np.asarray(valid_dates, dtype=bool))
+            valid_dates = valid_dates.to(device=x.device)
+            if valid_dates.dim() == 1 and lead is not None:
+                valid_dates = valid_dates.expand(lead[0], valid_dates.shape[0])
+        return x, days, valid_dates
 
     def _check(self, x: Tensor, days: Tensor, valid_dates: Tensor) -> Tensor:
         if x.dim() != 5:
@@ -203,59 +259,97 @@ class ALISE(nn.Module):
                 out[i * n + s:i * n + s + r.shape[0]] = r
         return torch.cat(outs) if outs else out  # (B·H·W, ...) in (b h w) order
 
-    def sste(self, x: Tensor, days: Tensor, valid_dates: Tensor, chunk_pixels: int | None = None,
-             chunk_frames: int | None = None) -> Tensor:
+    def sste(self, x: ArrayLike, days: ArrayLike, valid_dates: ArrayLike | None = None, chunk_pixels: int | None = None,
+             chunk_frames: int | None = None, *, grad: bool | None = True) -> Tensor:
         """Spatio-spectro-temporal encoder Ψ (U-BARN, [P] §III-A).
 
         Args:
-            x: ``(B, T, C, H, W)`` normalised reflectance (values at padded dates are ignored).
-            days: ``(B, T)`` days since 2014-03-03.
-            valid_dates: ``(B, T)`` bool, True = real acquisition.
+            x: ``(B, T, C, H, W)`` normalised reflectance (``model.norm.apply(dn)``; values at padded
+                dates are ignored), a torch tensor or a numpy array (→ float32 on the model's device).
+            days: ``(B, T)`` (or ``(T,)``, shared by the B series) days since 2014-03-03
+                (:func:`alise.days_since_origin`).
+            valid_dates: ``(B, T)`` (or ``(T,)``) bool, True = real acquisition; default all True.
             chunk_pixels: run the Transformer on at most this many pixel sequences at a time
                 (default without autograd: cache-sized chunks on CPU, about 256 MB of activations
                 per chunk on GPU; with autograd: all).
             chunk_frames: run the UNet on at most this many frames at a time (default in eval
                 mode: chunks of about 64 MB per activation; in train mode: all frames).
+            grad: True (default): autograd as PyTorch's grad mode says, as any module (U-BARN
+                networks fine-tune through ``sste`` in train and in eval mode); False: never;
+                None: as :meth:`encode`'s default (none in eval mode).
 
         Returns:
-            ``(B, T, D, H, W)``; entries at padded dates are meaningless.
+            ``(B, T, D, H, W)`` torch tensor; entries at padded dates are meaningless.
         """
+        x, days, valid_dates = self._inputs(x, days, valid_dates)
         valid_dates = self._check(x, days, valid_dates)
+        if not self.training:
+            _input_warnings(x, days, valid_dates)
         b, _, _, h, w = x.shape
-        out = self._per_pixel(self._sse(x, valid_dates, chunk_frames), days, valid_dates, chunk_pixels,
-                              self.transformer)
-        return rearrange(out, "(b h w) t d -> b t d h w", b=b, h=h, w=w)
+        with self._grad_context(grad, x, days):
+            out = self._per_pixel(self._sse(x, valid_dates, chunk_frames), days, valid_dates, chunk_pixels,
+                                  self.transformer)
+            return rearrange(out, "(b h w) t d -> b t d h w", b=b, h=h, w=w)
 
-    def encode(self, x: Tensor, days: Tensor, valid_dates: Tensor, chunk_pixels: int | None = None,
-               chunk_frames: int | None = None, group_stats: GroupStatsArg = None) -> Tensor:
+    def encode(self, x: ArrayLike, days: ArrayLike, valid_dates: ArrayLike | None = None,
+               chunk_pixels: int | None = None, chunk_frames: int | None = None, group_stats: GroupStatsArg = None,
+               *, grad: bool | None = None) -> Tensor:
         """Aligned representation Y = temporal projector(Ψ(x)) ([P] Eq. 1).
 
-        Args: as :meth:`sste`, and
+        From digital numbers and dates: ``model.encode(model.norm.apply(dn),
+        alise.days_since_origin(dates))``, or :func:`alise.encode_array` (whole rasters, cloud
+        masks, the date selection of ``alise encode``).
+
+        Args: as :meth:`sste` (``x`` normalised reflectance ``(B, T, C, H, W)``, numpy or torch;
+            ``days`` days since 2014-03-03; ``valid_dates`` optional), and
             group_stats: for GroupNorm UNets, optional ``(mean, rstd)`` pair per GroupNorm layer
                 (``model.unet.group_norms()`` order), each ``(T, G)``: the statistics of every date
                 of ``x``'s T axis, used instead of each frame's own (same for the B series). With
                 statistics estimated once over a raster (:mod:`alise.encode.groupstats`) the UNet
                 is the same function on every tile, so tiles blend seamlessly. None: GroupNorm as
                 in the paper (statistics of each frame of ``x``).
+            grad: None (default): no autograd graph in eval mode (``torch.no_grad``, the result has
+                ``requires_grad == False``); in train mode or when ``x``/``days`` require grad,
+                PyTorch's grad mode decides. True: PyTorch's grad mode decides (e.g. fine-tuning an
+                encoder kept in eval mode). False: never.
 
         Returns:
-            ``(B, Q, D, H, W)`` float, independent of T, of padding and of the batch (eval mode).
+            ``(B, Q, D, H, W)`` float torch tensor on the model's device, independent of T, of
+            padding and of the batch (eval mode).
+
+        Warns:
+            AliseInputWarning: once per process, in eval mode, when ``x`` looks like digital
+                numbers or ``days`` like day-of-year / days since 1970 (:func:`_input_warnings`).
         """
+        x, days, valid_dates = self._inputs(x, days, valid_dates)
         valid_dates = self._check(x, days, valid_dates)
+        if not self.training:
+            _input_warnings(x, days, valid_dates)
         b, _, _, h, w = x.shape
 
         def temporal(seq: Tensor, valid: Tensor) -> Tensor:  # (n, T, D) → (n, Q, D)
             return self.projector(self.transformer(seq, valid), valid)
 
-        out = self._per_pixel(self._sse(x, valid_dates, chunk_frames, group_stats), days, valid_dates, chunk_pixels,
-                              temporal)
-        return rearrange(out, "(b h w) q d -> b q d h w", b=b, h=h, w=w)
+        with self._grad_context(grad, x, days):
+            out = self._per_pixel(self._sse(x, valid_dates, chunk_frames, group_stats), days, valid_dates,
+                                  chunk_pixels, temporal)
+            return rearrange(out, "(b h w) q d -> b q d h w", b=b, h=h, w=w)
 
     # ------------------------------------------------------------------ heads
-    def decode(self, y: Tensor, days_target: Tensor) -> Tensor:
+    def decode(self, y: ArrayLike, days_target: ArrayLike, *, grad: bool | None = None) -> Tensor:
         """Reflectances at any target dates from Y ([P] Eq. 8–9): ``y (B, Q, D, H, W)``, ``days_target (B, T')``
-        days since 2014-03-03 → ``(B, T', C, H, W)`` normalised reflectance (gap-filling)."""
-        return self.decoder(y, days_target)
+        (or ``(T',)`` shared by the B series) days since 2014-03-03 → ``(B, T', C, H, W)`` normalised
+        reflectance (gap-filling; ``model.norm.invert`` gives digital numbers). numpy or torch in, a
+        torch tensor out; ``grad`` as in :meth:`encode` (no autograd graph in eval mode by default)."""
+        if not isinstance(y, Tensor):
+            y = torch.from_numpy(np.ascontiguousarray(y, dtype=np.float32)).to(self._device())
+        days_target = _as_days(days_target, y.device)
+        if days_target.dim() == 1 and y.dim() == 5:
+            days_target = days_target.expand(y.shape[0], days_target.shape[0])
+        if not self.training and days_target.numel():
+            _input_warnings(None, days_target, None)
+        with self._grad_context(grad, y, days_target):
+            return self.decoder(y, days_target)
 
     def project(self, y: Tensor) -> Tensor:
         """Latent projector π_w: ``(B, Q, D, H, W) → (B, Q, d_emb, H, W)``."""
@@ -282,14 +376,14 @@ class ALISE(nn.Module):
         cfg = self.config
         b = view_a.x.shape[0]
         both = _stack_views(view_a, view_b)
-        y = self.encode(both.x, both.days, both.valid_dates)  # (2B, Q, D, H, W)
+        y = self.encode(both.x, both.days, both.valid_dates, grad=True)  # (2B, Q, D, H, W)
         y_a, y_b = y[:b], y[b:]
         # Translated views (view_shift > 0): compare them on the pixels they share. oa / ob index
         # the overlap in A's / B's own pixel grid; with the paper's views both are the full image.
         oa, ob = _overlap(view_a.origin, view_b.origin, y.shape[-2], y.shape[-1])
         # Rows :B reconstruct A from Y^B, rows B: reconstruct B from Y^A (Eq. 10), in one call, on the
         # overlap: Y^B at a place predicts A's dates at the same place.
-        x_hat = self.decode(torch.cat([y_b[..., ob[0], ob[1]], y_a[..., oa[0], oa[1]]]), both.days)
+        x_hat = self.decode(torch.cat([y_b[..., ob[0], ob[1]], y_a[..., oa[0], oa[1]]]), both.days, grad=True)
         l_ab = reconstruction_loss(both.x[:b, ..., oa[0], oa[1]], x_hat[:b], both.valid_pixels[:b, ..., oa[0], oa[1]],
                                    both.valid_dates[:b])
         l_ba = reconstruction_loss(both.x[b:, ..., ob[0], ob[1]], x_hat[b:], both.valid_pixels[b:, ..., ob[0], ob[1]],
@@ -337,6 +431,77 @@ CPU_CHUNK_TOKENS = 8192
 #: chunks of :data:`TRAIN_CHUNK_TOKENS` tokens under activation checkpointing (docs/performance.md).
 TRAIN_RECOMPUTE_TOKENS = 1 << 17
 TRAIN_CHUNK_TOKENS = 16384
+
+
+def _as_days(days: ArrayLike, device: torch.device) -> Tensor:
+    """Days since 2014-03-03 as a float32 tensor on ``device`` (numpy, sequences or any tensor dtype)."""
+    if not isinstance(days, Tensor):
+        days = torch.from_numpy(np.asarray(days, dtype=np.float32))
+    return days.to(device=device, dtype=torch.float32)
+
+
+# ---------------------------------------------------------------------------------------------
+# Input checks: warnings for inputs that are accepted but very probably a mistake.
+
+#: Kinds of :class:`AliseInputWarning` already issued in this process (each is issued once).
+_WARNED: set[str] = set()
+_KINDS = frozenset({"dn", "doy", "epoch"})
+
+#: Normalised values (``NormStats.apply``: clip to [q05, q95], minus the median, over q95 − q05)
+#: lie in [−1, 1]; any other standardisation keeps the median |x| near 1. Digital numbers
+#: (reflectance × 10 000) have a median in the hundreds or thousands and a maximum in the thousands.
+DN_MEDIAN_ABS = 10.0
+DN_MAX_ABS = 100.0
+#: Every valid day in [0, 366]: day-of-year (or days since the first date). Sentinel-2A was launched
+#: on 2015-06-23, day 477 since 2014-03-03; 2018 is days 1400–1764.
+DOY_MAX = 366.0
+#: Every valid day at least this: days since 1970-01-01 (numpy ``datetime64[D]`` as integers; the
+#: launch of Sentinel-2A is Unix day 16 609), not since 2014-03-03 (day 15 000 is in 2055).
+EPOCH_MIN = 15000.0
+#: Values looked at by the digital-number test (a strided spatial sample of ``x``).
+SAMPLE_VALUES = 1 << 16
+
+
+def _warn_once(kind: str, message: str) -> None:
+    if kind in _WARNED:
+        return
+    _WARNED.add(kind)
+    # stacklevel: _warn_once ← _input_warnings ← encode / sste / decode ← the caller
+    warnings.warn(message, AliseInputWarning, stacklevel=4)
+
+
+def _input_warnings(x: Tensor | None, days: Tensor, valid: Tensor | None) -> None:
+    """Warn (:class:`AliseInputWarning`, once per process and kind) when ``x (B, T, C, H, W)``
+    looks like digital numbers (median |x| > :data:`DN_MEDIAN_ABS` or max |x| >
+    :data:`DN_MAX_ABS` on a strided spatial sample of ≤ :data:`SAMPLE_VALUES` values of the valid
+    dates, NaN counted as 0; padded dates are ignored as the model ignores them) or the valid
+    ``days`` like day-of-year (all in [0, 366]) or days since 1970 (all ≥
+    :data:`EPOCH_MIN`). Costs one small sample and one device synchronisation per call; nothing
+    once every kind has been issued."""
+    if _KINDS <= _WARNED:
+        return
+    with torch.no_grad():
+        d = days.detach() if valid is None else days.detach()[valid]
+        parts = [d.amin(), d.amax()]
+        if x is not None:
+            step = max(1, math.ceil(math.sqrt(x.numel() / SAMPLE_VALUES)))
+            a = x.detach()[..., ::step, ::step]  # a view; the valid dates' part of it is copied
+            a = torch.nan_to_num((a if valid is None else a[valid]).float().abs(), nan=0.0, posinf=0.0, neginf=0.0)
+            parts += [a.median(), a.amax()]
+        vals = torch.stack([v.float() for v in parts]).tolist()
+    dmin, dmax = vals[0], vals[1]
+    if x is not None and (vals[2] > DN_MEDIAN_ABS or vals[3] > DN_MAX_ABS):
+        _warn_once("dn", f"the model input looks like digital numbers, not normalised reflectance (median |x| "
+                         f"{vals[2]:.4g}, max |x| {vals[3]:.4g}; the model's normalisation gives values in [-1, 1]): "
+                         "pass x = model.norm.apply(dn), or use alise.encode_array(dn, dates), which normalises")
+    if 0.0 <= dmin and dmax <= DOY_MAX:
+        _warn_once("doy", f"the dates look like day-of-year or days since the first date (every valid day is in "
+                          f"[{dmin:g}, {dmax:g}]); the model expects days since 2014-03-03 (Sentinel-2 dates are "
+                          "≥ 477, 2018 is 1400–1764): pass days = alise.days_since_origin(dates)")
+    elif dmin >= EPOCH_MIN:
+        _warn_once("epoch", f"the dates look like days since 1970-01-01 (every valid day is ≥ {dmin:g}); the model "
+                            "expects days since 2014-03-03 (2018 is 1400–1764): pass days = "
+                            "alise.days_since_origin(dates), or subtract 16 132 (2014-03-03 is Unix day 16 132)")
 
 
 def _default_chunk_pixels(t: int, d: int, device: torch.device) -> int:

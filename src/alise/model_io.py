@@ -5,14 +5,24 @@
     {"format": "alise-model", "format_version": 1, "alise_version": "0.1.0",
      "architecture": {...ALISEConfig.to_dict()...},
      "normalisation": {...NormStats.to_dict()...},
-     "bands": ["B02", ...], "date_origin": "2014-03-03",
-     "weights": {"file": "model.safetensors", "sha256": "..."}}
+     "bands": ["B02", ...], "date_origin": "2014-03-03", "input": {"min_clear": 0.5},
+     "weights": {"file": "model.safetensors", "sha256": "..."},
+     "config_sha256": "..."}
 
 ``model.safetensors`` holds every parameter *and* buffer (BatchNorm running statistics). The
 directory is written under a temporary name and renamed at the end, so a crash never leaves a
 half model. Loading checks the weights' sha256, the config keys, every tensor name and shape, and
 refuses files that are symlinks out of the directory; every problem is an :class:`AliseError`
 naming the file.
+
+``config_sha256`` is the sha256 of the canonical JSON (:func:`config_digest`) of the sections
+that change what the weights compute — ``architecture``, ``normalisation``, ``bands``,
+``date_origin`` and ``input`` — so that an edit of ``config.json`` after saving (a statistic, the
+dropout, ``input.min_clear``) is refused on load instead of silently giving other embeddings.
+It is checked after every other test (their messages are more specific); ``weights.sha256``
+covers ``model.safetensors``. Directories saved before the field existed load unchecked. Like the
+weights' checksum it protects against accidents, not against someone who rewrites both
+(docs/reliability.md); an intended edit is recorded with :func:`reseal`.
 """
 
 from __future__ import annotations
@@ -28,7 +38,7 @@ from alise.config import ALISEConfig
 from alise.dates import DATE_ORIGIN
 from alise.errors import AliseError
 from alise.normalise import NormStats
-from alise.outputs import atomic_dir, check_output
+from alise.outputs import atomic_dir, atomic_file, check_output
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -44,11 +54,24 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+#: The sections of config.json that ``config_sha256`` covers (see the module docstring).
+CHECKED_SECTIONS = ("architecture", "normalisation", "bands", "date_origin", "input")
+
+
+def config_digest(meta: dict) -> str:
+    """sha256 of the canonical JSON (sorted keys, no spaces) of the :data:`CHECKED_SECTIONS` of
+    ``meta`` (a ``config.json`` dict); a missing section counts as ``null``."""
+    covered = {k: meta.get(k) for k in CHECKED_SECTIONS}
+    text = json.dumps(covered, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
+
+
 def model_metadata(model) -> dict:
-    """The ``config.json`` content of ``model`` (without the weights' checksum)."""
+    """The ``config.json`` content of ``model`` (without the weights' checksum), JSON types only
+    (tuples as lists), with its ``config_sha256``."""
     from alise import __version__
 
-    return {
+    meta = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "alise_version": __version__,
@@ -58,6 +81,9 @@ def model_metadata(model) -> dict:
         "date_origin": DATE_ORIGIN.isoformat(),
         "input": {"min_clear": float(getattr(model, "input_min_clear", 0.0))},
     }
+    meta = json.loads(json.dumps(meta))  # exactly what config.json will read back as
+    meta["config_sha256"] = config_digest(meta)
+    return meta
 
 
 def save(model, directory: str | os.PathLike, overwrite: bool = False) -> Path:
@@ -73,7 +99,9 @@ def save(model, directory: str | os.PathLike, overwrite: bool = False) -> Path:
     with atomic_dir(dest, overwrite=overwrite) as tmp:
         save_file(tensors, str(tmp / WEIGHTS_FILE), metadata={"format": FORMAT})
         meta = model_metadata(model)
+        digest = meta.pop("config_sha256")
         meta["weights"] = {"file": WEIGHTS_FILE, "sha256": _sha256(tmp / WEIGHTS_FILE)}
+        meta["config_sha256"] = digest
         (tmp / CONFIG_FILE).write_text(json.dumps(meta, indent=2) + "\n")
         # Temporary files/dirs are private (0600/0700); a model is ordinary data: honour the umask.
         umask = os.umask(0)
@@ -126,8 +154,24 @@ def load(directory: str | os.PathLike, map_location: str | torch.device = "cpu")
 
     Raises:
         AliseError: missing/truncated/tampered file, unknown config key, tensor name or shape
-            mismatch — always naming the file.
+            mismatch, config.json edited after saving (``config_sha256``) — always naming the file.
     """
+    return _load(directory, map_location, check_config=True)
+
+
+def _check_config_digest(meta: dict, cfg_path: Path) -> None:
+    recorded = meta.get("config_sha256")
+    if recorded is None:
+        return  # saved before the field existed
+    if not isinstance(recorded, str) or len(recorded) != 64:
+        raise AliseError(f"{cfg_path}: malformed \"config_sha256\" (expected 64 hexadecimal digits)")
+    if config_digest(meta) != recorded.lower():
+        raise AliseError(f"{cfg_path} was modified after saving (its {', '.join(CHECKED_SECTIONS)} sections no "
+                         "longer match the recorded config_sha256): restore the original file, or, if the edit is "
+                         f"intended, record it with alise.model_io.reseal('{cfg_path.parent}')")
+
+
+def _load(directory: str | os.PathLike, map_location: str | torch.device, check_config: bool):
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -170,7 +214,28 @@ def load(directory: str | os.PathLike, map_location: str | torch.device = "cpu")
     if not isinstance(min_clear, (int, float)) or not 0.0 <= float(min_clear) <= 1.0:
         raise AliseError(f"{cfg_path}: input.min_clear must be a number in [0, 1], got {min_clear!r}")
     model.input_min_clear = float(min_clear)
+    if check_config:
+        _check_config_digest(meta, cfg_path)
     return model.to(map_location).eval()
+
+
+def reseal(directory: str | os.PathLike) -> Path:
+    """Record the current content of ``directory/config.json`` in its ``config_sha256`` (after an
+    intended edit, or to give a directory saved by an older alise the field); returns the path.
+
+    The directory must otherwise load (the weights' checksum, every section, every tensor); only
+    ``config.json`` is rewritten, atomically, its other keys and their order kept.
+    """
+    d = Path(directory)
+    _load(d, "cpu", check_config=False)  # everything but the digest must hold
+    path = _inside(d, CONFIG_FILE)
+    meta = json.loads(path.read_text())
+    meta["config_sha256"] = config_digest(meta)
+    mode = path.stat().st_mode & 0o777
+    with atomic_file(path.resolve(), "w") as f:
+        f.write(json.dumps(meta, indent=2) + "\n")
+    os.chmod(path.resolve(), mode)
+    return path
 
 
 def load_model(name_or_dir: str | os.PathLike | None = None, map_location: str | torch.device = "cpu"):
