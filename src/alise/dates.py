@@ -48,7 +48,8 @@ _NAME_DATE = re.compile(r"(?<!\d)(\d{4})([-_.]?)(\d{2})\2(\d{2})(?!\d)")
 _SUFFIXES = (".tif", ".tiff", ".jp2", ".safe", ".csv")
 #: Years accepted as dates in names (rejects 8-digit identifiers such as 12345678).
 _YEARS = range(1950, 2101)
-DATE_RULES = "YYYY-MM-DD, YYYYMMDD, YYYY_MM_DD (also inside a longer name) or an ESA product name S2A_MSIL2A_YYYYMMDDT…"
+DATE_RULES = ("YYYY-MM-DD, YYYYMMDD, YYYY_MM_DD (also inside a longer name) or an ESA product name "
+              "S2A_MSIL2A_YYYYMMDDT…")
 
 
 def _stem(name: str) -> str:
@@ -74,7 +75,8 @@ def compile_date_pattern(pattern: str | re.Pattern) -> re.Pattern:
             raise AliseError(f"--date-pattern {pattern!r}: not a regular expression ({e})") from None
     groups = set(rx.groupindex)
     if not ({"year", "month", "day"} <= groups or "date" in groups):
-        raise AliseError(f"--date-pattern {rx.pattern!r}: needs the named groups (?P<year>…)(?P<month>…)(?P<day>…), "
+        raise AliseError(f"--date-pattern {rx.pattern!r}: needs the named groups "
+                         "(?P<year>…)(?P<month>…)(?P<day>…), "
                          r"or one group (?P<date>…) holding YYYYMMDD or YYYY-MM-DD, e.g. 'img_(?P<date>\d{8})'")
     return rx
 

@@ -161,8 +161,24 @@ def write_geotiff(path: str | os.PathLike, array: np.ndarray, grid=None, *, noda
     n, h, w = a.shape
     if grid is not None and (grid.height, grid.width) != (h, w):
         raise ValueError(f"array {h}×{w} does not match the grid {grid.height}×{grid.width}")
-    profile = dict(driver="GTiff", height=h, width=w, count=n, dtype=a.dtype.name, compress="deflate")
-    if h >= 256 and w >= 256:
+    with atomic_path(path) as tmp:
+        with open_geotiff(tmp, h, w, n, a.dtype, grid, nodata=nodata, descriptions=descriptions, tags=tags) as dst:
+            dst.write(a)
+
+
+@contextlib.contextmanager
+def open_geotiff(path, height: int, width: int, count: int, dtype, grid=None, *, nodata=None,
+                 descriptions: Sequence[str] | None = None, tags: dict | None = None):
+    """A GeoTIFF opened for writing (``dst.write(block, window=...)``), with the profile of
+    :func:`write_geotiff`: DEFLATE, 256-px tiles when large, ``grid``'s CRS and transform. Not
+    atomic by itself: write under :func:`atomic_path` / :func:`atomic_dir`."""
+    import warnings
+
+    import rasterio
+
+    profile = dict(driver="GTiff", height=height, width=width, count=count, dtype=np.dtype(dtype).name,
+                   compress="deflate")
+    if height >= 256 and width >= 256:
         profile.update(tiled=True, blockxsize=256, blockysize=256)
     if grid is not None and grid.crs is not None:
         profile["crs"] = grid.crs
@@ -170,16 +186,12 @@ def write_geotiff(path: str | os.PathLike, array: np.ndarray, grid=None, *, noda
         profile["transform"] = grid.transform
     if nodata is not None:
         profile["nodata"] = nodata
-    with atomic_path(path) as tmp:
-        with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True):
-            import warnings
-
-            with warnings.catch_warnings():
-                # A raster without a transform is legitimate (e.g. RotCrop tensors): no warning.
-                warnings.filterwarnings("ignore", category=rasterio.errors.NotGeoreferencedWarning)
-                with rasterio.open(tmp, "w", **profile) as dst:
-                    dst.write(a)
-                    for i, d in enumerate(descriptions or (), start=1):
-                        dst.set_band_description(i, str(d))
-                    if tags:
-                        dst.update_tags(**{k: str(v) for k, v in tags.items()})
+    with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True), warnings.catch_warnings():
+        # A raster without a transform is legitimate (e.g. RotCrop tensors): no warning.
+        warnings.filterwarnings("ignore", category=rasterio.errors.NotGeoreferencedWarning)
+        with rasterio.open(path, "w", **profile) as dst:
+            for i, d in enumerate(descriptions or (), start=1):
+                dst.set_band_description(i, str(d))
+            if tags:
+                dst.update_tags(**{k: str(v) for k, v in tags.items()})
+            yield dst

@@ -52,9 +52,10 @@ def input_min_clear(args, model) -> float:
 
 def _looks_like_data(p) -> bool:
     from alise.data.discover import _walk, detect_layout
+    from alise.data.hints import misplaced
 
     if not p.exists():
         return False
-    if detect_layout(p) is not None:
+    if detect_layout(p) is not None or misplaced(p) is not None:  # data, or inside data (its hint is shown)
         return True
     return p.is_dir() and next(iter(_walk(p, 3)), None) is not None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from alise.commands._inputs import add_input_arguments, input_options, input_paths, require_inputs
 from alise.commands._model import add_min_clear_argument, check_min_clear, input_min_clear, resolve_model_argument
 
 HELP = "change map between two series of one place: embedding distance (Eq. 12) or gap-filling baseline"
@@ -19,6 +20,11 @@ or one RotCrop sample (.pt) holding both years. With a change truth (--truth RAS
 goes to MAP-stem.metrics.json and the ROC curve to MAP-stem.roc.png, next to MAP (so several
 maps can share a folder).
 
+Whole rasters in bounded memory: each series is encoded tile by tile as 'alise encode' does,
+into MAP.parts/ (resume state: a run that is stopped keeps its finished tiles, and the same
+command run again encodes only the missing ones), then compared block by block; the GF baseline
+reads both series window by window. Pixels without a clear observation in a series are NaN.
+
 example:
   alise change my-model site_000 --years 2018,2019 --out change.tif
   alise change my-model site_2018 site_2019 --method gf --truth change.tif --out gf.tif
@@ -28,14 +34,19 @@ example:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", metavar="MODEL", nargs="?", default=None,
                    help="model directory or built-in model name (default: the built-in model)")
-    p.add_argument("a", metavar="A", help="first series (folder), a multi-year folder with --years, or a RotCrop .pt")
+    p.add_argument("a", metavar="A", nargs="?", default=None,
+                   help="first series (folder), a multi-year folder with --years, or a RotCrop .pt (or --files LIST.csv)")
     p.add_argument("b", metavar="B", nargs="?", default=None, help="second series (folder)")
     p.add_argument("--out", required=True, metavar="MAP", help="output GeoTIFF (float32 change score)")
     p.add_argument("--method", default="alise", metavar="alise|gf", help="alise (Eq. 12, default) or gf")
     p.add_argument("--years", default=None, metavar="Y1,Y2", help="compare these two years of the folder A")
     p.add_argument("--truth", default=None, metavar="RASTER", help="change truth: 1 changed, 0 unchanged, 255 excluded")
     add_min_clear_argument(p)
-    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    add_input_arguments(p)
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs (and stale resume state)")
+    p.add_argument("--tile", type=int, default=None, help="tile side of the encoding pass, px (default: as alise encode)")
+    p.add_argument("--overlap", type=int, default=32, help="tile overlap of the encoding pass, px (32)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -43,13 +54,12 @@ def run(args: argparse.Namespace) -> int:
     import sys
     from pathlib import Path
 
-    import numpy as np
-
-    from alise.downstream.change import METHODS, alise_change_map, evaluate_change, gf_change_map
+    from alise.downstream.change import METHODS, evaluate_change
     from alise.errors import AliseError
     from alise.outputs import check_output
 
-    model_arg, rest = resolve_model_argument(args.model, [p for p in (args.a, args.b) if p is not None], max_data=2)
+    model_arg, rest = resolve_model_argument(args.model, input_paths(args, args.a, args.b), max_data=2)
+    require_inputs(rest, args.model, most=2)
     check_min_clear(args)
     args.a, args.b = rest[0], (rest[1] if len(rest) > 1 else None)
     method = str(args.method).lower()
@@ -74,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     from alise.model_io import load_model
 
     model, info = load_model(model_arg)
-    a, b, truth = _pair(args.a, args.b, years)
+    a, b, truth = _pair(args.a, args.b, years, **input_options(args))
     if not _same_grid(a.grid, b.grid):
         raise AliseError(f"{a.path} and {b.path} are not on the same grid ({a.grid.describe()} vs "
                          f"{b.grid.describe()}): resample one onto the other first")
@@ -89,21 +99,33 @@ def run(args: argparse.Namespace) -> int:
         mc = input_min_clear(args, model)
         a, b = clear_dates(a, mc), clear_dates(b, mc)
 
-    from alise.downstream.features import SITSStore
-    from alise.outputs import write_geotiff
-
-    store = SITSStore([a, b], model.norm)
     model_text = f", model {info['name']}" if method == "alise" else ""
     name_a, name_b = (a.name, b.name) if years is None else (f"{a.name} {years[0]}", f"{b.name} {years[1]}")
     print(f"alise change: {method} on {name_a} ({a.n_dates} dates) vs {name_b} ({b.n_dates} dates)"
           f"{model_text}", file=sys.stderr)
-    s1, s2 = store.read(0), store.read(1)
-    score = alise_change_map(model, s1, s2) if method == "alise" else gf_change_map(s1, s2)
-    write_geotiff(out, score.astype(np.float32), a.grid, nodata=float("nan"),
-                  descriptions=[f"change score ({method})"],
-                  tags={"method": method, "a": a.name, "b": b.name, "a_dates": _span(a), "b_dates": _span(b),
-                        **({"ALISE_MODEL": info["name"], "ALISE_MODEL_SHA256": info["sha256"] or ""}
-                           if method == "alise" else {})})
+    from alise.downstream import raster
+    from alise.outputs import atomic_path
+
+    g, work = a.grid, raster.work_dir(out)
+    if method == "alise":
+        from alise.encode import EncodeOptions
+
+        opts = EncodeOptions(model_name=info["name"], overwrite=args.overwrite, progress=not args.no_progress,
+                                 tile=args.tile, overlap=args.overlap).validate()
+        za, zb = (raster.embed(model, s, work / f"{k}.zarr", opts) for k, s in (("a", a), ("b", b)))
+        blocks = raster.change_blocks(za, zb, model.config.n_q, model.config.d_model, g.height, g.width)
+    else:
+        from alise.downstream.features import SITSStore
+
+        blocks = raster.gf_change_blocks(SITSStore([a, b], model.norm), g.height, g.width,
+                                         max(a.n_dates, b.n_dates), model.config.in_channels)
+    with atomic_path(out) as tmp:
+        score = raster.write_blocks(
+            tmp, blocks, g, dtype="float32", nodata=float("nan"), descriptions=[f"change score ({method})"],
+            tags={"method": method, "a": a.name, "b": b.name, "a_dates": _span(a), "b_dates": _span(b),
+                  **({"ALISE_MODEL": info["name"], "ALISE_MODEL_SHA256": info["sha256"] or ""}
+                     if method == "alise" else {})})
+    raster.remove_work(work)
     if truth is not None:
         m = evaluate_change(score, truth)
         report = {"task": "change", "method": method, "model": info["name"] if method == "alise" else None,
@@ -141,8 +163,8 @@ def _years(text):
     return int(parts[0]), int(parts[1])
 
 
-def _pair(a, b, years):
-    """(source A, source B, truth or None) from the command-line inputs."""
+def _pair(a, b, years, date_pattern=None):
+    """(source A, source B, truth or None) from the command-line inputs (``date_pattern``: ``--date-pattern``)."""
     from pathlib import Path
 
     from alise.data import open_source
@@ -156,13 +178,13 @@ def _pair(a, b, years):
         return pair.a, pair.b, pair.truth
     if years is not None:
         y1, y2 = years
-        sa = open_source(a, start=f"{y1}-01-01", end=f"{y1}-12-31")
-        sb = open_source(a, start=f"{y2}-01-01", end=f"{y2}-12-31")
+        sa = open_source(a, start=f"{y1}-01-01", end=f"{y1}-12-31", date_pattern=date_pattern)
+        sb = open_source(a, start=f"{y2}-01-01", end=f"{y2}-12-31", date_pattern=date_pattern)
         truth = sa.change_mask(y1, y2) if hasattr(sa, "change_mask") else None
         return sa, sb, truth
     if b is None:
         raise AliseError("give two series A B, one multi-year folder with --years Y1,Y2, or one RotCrop .pt sample")
-    return open_source(a), open_source(b), None
+    return open_source(a, date_pattern=date_pattern), open_source(b, date_pattern=date_pattern), None
 
 
 def _same_grid(g1, g2) -> bool:

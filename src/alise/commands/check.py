@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from alise.commands._inputs import add_input_arguments
+
 HELP = "validate an input (folder of dates, PASTIS, cube) and summarise dates, clouds, grid, units"
 
 DESCRIPTION = """\
@@ -19,11 +21,15 @@ example:
   alise check /path/to/worldcereal-flanders-2018
   alise check data/ --json > report.json
   alise check site/ --clear-scl 4,5,6,7 --start 2018-01-01
+  alise check downloads/            # a folder of S2x_MSIL2A_*.SAFE products = one series
+  alise check --files list.csv      # CSV with header path,date[,mask]
+  alise check site/ --date-pattern '_(?P<day>[0-9]{2})(?P<month>[0-9]{2})(?P<year>[0-9]{4})[.]tif$'
 """
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("path", nargs="+", help="site folder(s) with s2/, PASTIS root, .zarr/.nc cube, or a folder of those")
+    parser.add_argument("path", nargs="*", help="site folder(s) (with s2/ or dated images), .SAFE products, a "
+                        "LIST.csv, PASTIS root, .zarr/.nc cube, or a folder of those")
     parser.add_argument("--json", action="store_true", help="print a machine-readable JSON summary instead")
     parser.add_argument("--clear-scl", default=None, metavar="LIST",
                         help="Sen2Cor SCL classes counted as clear (default 4,5,6)")
@@ -31,6 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--end", default=None, metavar="DATE", help="ignore dates after DATE (YYYY-MM-DD)")
     parser.add_argument("--offset", default="auto", metavar="DN",
                         help="DN subtracted from every date: 'auto' (detect baseline 04.00 offset, default) or a number")
+    add_input_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -39,11 +46,14 @@ def run(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
+    from alise.commands._inputs import input_options, input_paths, require_inputs
     from alise.data import open_sources, parse_clear_scl
     from alise.data.checks import check_source, format_summary
 
-    sources = open_sources(args.path, clear_scl=parse_clear_scl(args.clear_scl), start=args.start, end=args.end,
-                           offset=args.offset)
+    paths = input_paths(args, *args.path)
+    require_inputs(paths)
+    sources = open_sources(paths, clear_scl=parse_clear_scl(args.clear_scl), start=args.start, end=args.end,
+                           offset=args.offset, **input_options(args))
     summaries = []
     with tqdm(total=sum(s.n_dates for s in sources), desc="check", unit="date", file=sys.stderr,
               disable=None, leave=False) as bar:

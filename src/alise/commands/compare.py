@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from alise.commands._inputs import add_input_arguments, input_options, input_paths, require_inputs
 from alise.commands._protocol import SOLVER_HELP, add_protocol_arguments, probe_config
 
 HELP = "ALISE LP/FT/FS, U-BARN FR/FT/FS, U-TAE, Presto LP and GF LP on one split and one metric -> Table II"
@@ -51,7 +52,8 @@ example:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from alise.compare.runners import KINDS
 
-    p.add_argument("data", metavar="DATA", nargs="+", help="labelled series: site folders, PASTIS root, ...")
+    p.add_argument("data", metavar="DATA", nargs="*",
+                   help="labelled series: site folders, PASTIS root, ... (or --files LIST.csv)")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
     p.add_argument("--models", default=",".join(KINDS), help=f"comma-separated subset of {','.join(KINDS)} (default all)")
     p.add_argument("--model-dir", nargs="+", default=[], metavar="NAME=DIR",
@@ -68,6 +70,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="models trained from scratch (U-TAE, ALISE FS, U-BARN FS) read the dates at least F clear "
                         "(default: the preset's, paper 0 = every date); pre-trained models read their own")
     add_protocol_arguments(p)
+    add_input_arguments(p)
     p.add_argument("--overwrite", action="store_true", help="replace an existing DIR")
     p.add_argument("--progress", action="store_true", help="progress bars even when stderr is not a terminal")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -115,6 +118,9 @@ def run(args: argparse.Namespace) -> int:
     from alise.errors import AliseError
     from alise.outputs import atomic_dir, check_output
 
+    args.data = input_paths(args, *args.data)
+    require_inputs(args.data)
+    input_options(args)  # a bad --date-pattern fails here, before anything is loaded
     kinds = parse_models(args.models)
     dirs = parse_model_dirs(args.model_dir)
     for name in ("samples_per_epoch", "block", "repeats"):
@@ -144,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
     from alise.normalise import NormStats
     import numpy as np
 
-    sources = open_sources(args.data, start=args.start, end=args.end)
+    sources = open_sources(args.data, start=args.start, end=args.end, **input_options(args))
     labels = LabelSpace.read(sources, "compare")
     todo = needs_pretraining(kinds, dirs)
     if todo and args.pretrain_steps is None:
@@ -272,7 +278,8 @@ def _alise(args, pre, dirs, config, crop, tmp, data_text, log, pretrain_runs, ki
     out = tmp / "pretrain" / "alise"
     job = PretrainJob(data=list(args.data), out=str(out), config=config, max_steps=args.pretrain_steps,
                       samples_per_epoch=args.samples_per_epoch, crop=crop, seed=args.seed, progress=progress,
-                      keep_checkpoints=1, lr=pre.lr, min_clear=pre.min_clear, preset=pre.name)
+                      keep_checkpoints=1, lr=pre.lr, min_clear=pre.min_clear, preset=pre.name,
+                      **input_options(args))
     record = run_pretraining(job)
     pretrain_runs["alise"] = (f"pretrain/alise: {record['steps_done']} steps, {record['epochs_done']} epochs, "
                               f"selected epoch {record['selected_epoch']}, {record['duration_s']:.0f} s")

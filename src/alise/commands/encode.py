@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from alise.commands._inputs import add_input_arguments, input_options, input_paths, require_inputs
 from alise.commands._model import add_min_clear_argument, check_min_clear, input_min_clear, resolve_model_argument
 
 INTERRUPTED_HINT = "rerun the same command to resume: finished tiles in OUT.parts/ are kept"
@@ -43,7 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", metavar="MODEL", nargs="?", default=None,
                         help="model directory (config.json + model.safetensors) or built-in model name "
                              "(alise models); default: the built-in model")
-    parser.add_argument("path", metavar="PATH", help="input series: site folder (s2/DATE.tif), cube, PASTIS patch")
+    parser.add_argument("path", metavar="PATH", nargs="?", default=None,
+                        help="input series: site folder (s2/DATE.tif or dated images), .SAFE products, LIST.csv, "
+                             "cube, PASTIS patch (or --files LIST.csv)")
     parser.add_argument("--out", required=True, help="output: a .tif/.tiff (COG) or a .zarr directory; the suffix picks the format")
     parser.add_argument("--tile", type=int, default=None,
                         help="tile size in pixels, a multiple of 8 (default 256, lowered for long series so that "
@@ -56,6 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "this only checks it")
     parser.add_argument("--dtype", choices=("float32", "float16"), default="float32", help="stored values")
     add_min_clear_argument(parser)
+    add_input_arguments(parser)
     parser.add_argument("--shard", default="0/1", metavar="I/N", help="do only shard I of N (0-based), then merge")
     parser.add_argument("--batch-tiles", type=int, default=1, metavar="K", help="tiles per model call (default 1)")
     parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="model arithmetic")
@@ -106,9 +110,10 @@ def run(args: argparse.Namespace) -> int:
     from alise.data import open_source
     from alise.model_io import load_model
 
-    model_arg, rest = resolve_model_argument(args.model, [args.path], max_data=1)
+    model_arg, rest = resolve_model_argument(args.model, input_paths(args, args.path), max_data=1)
+    require_inputs(rest, args.model, most=1)
     check_min_clear(args)
-    source = open_source(rest[0], start=start, end=end)
+    source = open_source(rest[0], start=start, end=end, **input_options(args))
     model, info = load_model(model_arg)
     from alise.data.subset import clear_dates
 

@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from alise.commands._inputs import add_input_arguments
+
 INTERRUPTED_HINT = "rerun with --resume to continue from RUN/checkpoints/last.ckpt"
 HELP = "pre-train ALISE on Sentinel-2 series (checkpoints, --resume, DDP); export RUN/model"
 DESCRIPTION = """\
@@ -41,7 +43,9 @@ example:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("data", nargs="+", metavar="DATA", help="training series: folders of dates, synthetic or PASTIS roots, cubes")
+    parser.add_argument("data", nargs="*", metavar="DATA",
+                        help="training series: folders of dates, .SAFE products, synthetic or PASTIS roots, cubes "
+                             "(or --files LIST.csv)")
     parser.add_argument("--out", required=True, metavar="RUN", help="run folder to create (or continue with --resume)")
     parser.add_argument("--config", metavar="FILE.json", help="model configuration JSON (flat keys, or a model's config.json)")
     parser.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
@@ -72,6 +76,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     r.add_argument("--stats-pixels", type=int, default=100_000, help="clear pixels sampled for normalisation statistics")
     r.add_argument("--keep-checkpoints", type=int, default=3, help="epoch checkpoints kept besides last/best (-1: all)")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_input_arguments(parser)
 
 
 def load_config(path: str | None, sets: list[str], n_dates: int | None, base_config=None):
@@ -100,6 +105,7 @@ def load_config(path: str | None, sets: list[str], n_dates: int | None, base_con
 
 def run(args: argparse.Namespace) -> int:
     from alise.presets import preset
+    from alise.commands._inputs import input_options, input_paths
     from alise.train.run import PretrainJob, run_pretraining
 
     pre = preset(args.preset)
@@ -111,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
         return default if value is None else value
 
     job = PretrainJob(
-        data=list(args.data), out=args.out, config=config, overrides=overrides, config_file=args.config,
+        data=input_paths(args, *args.data), out=args.out, config=config, overrides=overrides, config_file=args.config,
         max_epochs=args.max_epochs if budget_given else pre.max_epochs,
         max_steps=args.max_steps if budget_given else pre.max_steps,
         batch_size=pick(args.batch_size, pre.batch_size), crop=pick(args.crop, pre.crop),
@@ -120,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
         precision=args.precision, seed=args.seed, num_workers=args.num_workers, lr=pick(args.lr, pre.lr),
         min_clear=pick(args.min_clear, pre.min_clear), stats_pixels=args.stats_pixels,
         keep_checkpoints=args.keep_checkpoints, progress=not args.no_progress, preset=pre.name,
+        **input_options(args),
     )
     record = run_pretraining(job)
     if record is None:  # a DDP worker process

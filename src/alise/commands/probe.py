@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from alise.commands._protocol import SOLVER_HELP, add_protocol_arguments, probe_config
+from alise.commands._inputs import add_input_arguments, input_options, input_paths, require_inputs
 from alise.commands._model import add_min_clear_argument, check_min_clear, input_min_clear, resolve_model_argument
 
 HELP = "segmentation by linear probing (lp), fine-tuning (ft) or from scratch (fs); macro-F1 + confusion"
@@ -41,7 +42,8 @@ example:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", metavar="MODEL", nargs="?", default=None,
                    help="model directory (config.json + model.safetensors); default: the built-in model")
-    p.add_argument("data", metavar="DATA", nargs="+", help="labelled series: site folders, PASTIS root, roots of several")
+    p.add_argument("data", metavar="DATA", nargs="*",
+                   help="labelled series: site folders, PASTIS root, roots of several (or --files LIST.csv)")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
     p.add_argument("--mode", default="lp", metavar="lp|ft|fs", help="lp (default), ft or fs")
     p.add_argument("--split", default="auto", metavar="auto|folds|blocks|sits|pixels",
@@ -54,6 +56,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="evaluate centre crop-size windows (PASTIS default) or full series (default otherwise)")
     p.add_argument("--cache-dir", default=None, help="lp: keep embeddings as .npy memory maps here instead of RAM")
     add_min_clear_argument(p)
+    add_input_arguments(p)
     p.add_argument("--random-init", nargs="?", const="fresh", default=None, metavar="fresh|calibrated",
                    help="probe MODEL's random twin instead (same architecture and normalisation layers, fresh "
                         "weights under --seed; 'calibrated': BatchNorm statistics estimated on DATA): the control "
@@ -86,7 +89,8 @@ def run(args: argparse.Namespace) -> int:
     check_min_clear(args)
     if args.scarcity is not None and args.scarcity <= 0:
         raise AliseError(f"--scarcity must be a positive number of series (got {args.scarcity})")
-    model_dir, args.data = resolve_model_argument(args.model, args.data)
+    model_dir, args.data = resolve_model_argument(args.model, input_paths(args, *args.data))
+    require_inputs(args.data, args.model)
     check_output(args.out, args.overwrite)
 
     from alise.downstream import open_inputs
@@ -96,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     from alise.model_io import load_model
 
     model, model_info = load_model(model_dir)
-    sources = open_inputs(args.data, start=args.start, end=args.end, model=model)
+    sources = open_inputs(args.data, start=args.start, end=args.end, model=model, **input_options(args))
     if args.random_init:
         from alise.downstream.controls import random_twin
 

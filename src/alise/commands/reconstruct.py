@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from alise.commands._inputs import add_input_arguments, input_options, input_paths, require_inputs
 from alise.commands._model import add_min_clear_argument, check_min_clear, input_min_clear, resolve_model_argument
 
 HELP = "gap-filled (cloud-free) images at requested dates, decoded from the embedding"
@@ -13,6 +14,11 @@ cloud-free reflectance at the requested dates with the model's decoder ([P] Eq. 
 OUT/s2/YYYY-MM-DD.tif in the input layout: 10 bands B02..B12, uint16 digital numbers (reflectance
 x 10000), the input's grid. A target date outside the encoded dates is an extrapolation: it is
 reported, and refused more than 366 days away from them.
+
+Whole rasters in bounded memory: the series is encoded tile by tile as 'alise encode' does, into
+OUT.parts/ (resume state: a run that is stopped keeps its finished tiles, and the same command
+run again encodes only the missing ones), then decoded block by block. Pixels without any clear
+observation in the encoded dates are nodata (0).
 
 example:
   alise reconstruct my-model /data/worldcereal-flanders-2018 --dates 2018-05-01,2018-06-15 --out gapfilled
@@ -26,13 +32,19 @@ MAX_EXTRAPOLATION_DAYS = 366
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", metavar="MODEL", nargs="?", default=None,
                    help="model directory or built-in model name (default: the built-in model)")
-    p.add_argument("path", metavar="PATH", help="the series to reconstruct (site folder, PASTIS patch, cube)")
+    p.add_argument("path", metavar="PATH", nargs="?", default=None,
+                   help="the series to reconstruct (site folder, .SAFE products, LIST.csv, PASTIS patch, cube; "
+                        "or --files LIST.csv)")
     p.add_argument("--dates", required=True, metavar="D1,D2,...", help="target dates, YYYY-MM-DD (comma-separated)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (gets s2/YYYY-MM-DD.tif)")
     p.add_argument("--start", default=None, metavar="DATE", help="first input date to encode")
     p.add_argument("--end", default=None, metavar="DATE", help="last input date to encode")
     add_min_clear_argument(p)
-    p.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
+    add_input_arguments(p)
+    p.add_argument("--overwrite", action="store_true", help="replace an existing OUT (and stale resume state)")
+    p.add_argument("--tile", type=int, default=None, help="tile side of the encoding pass, px (default: as alise encode)")
+    p.add_argument("--overlap", type=int, default=32, help="tile overlap of the encoding pass, px (32)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
         raise AliseError("--dates is empty: give target dates like 2018-05-01,2018-06-15")
     dates = sorted({parse_date(t, where="--dates") for t in texts})
 
-    model_arg, rest = resolve_model_argument(args.model, [args.path], max_data=1)
+    model_arg, rest = resolve_model_argument(args.model, input_paths(args, args.path), max_data=1)
+    require_inputs(rest, args.model, most=1)
     check_min_clear(args)
     from pathlib import Path
 
@@ -56,16 +69,11 @@ def run(args: argparse.Namespace) -> int:
                          f"give a folder name such as {Path(args.out).stem}")
     check_output(args.out, args.overwrite)
 
-    from tqdm.auto import tqdm
-
     from alise.downstream import open_inputs
-    from alise.downstream.features import SITSStore
-    from alise.downstream.reconstruct import reconstruct, to_uint16
     from alise.model_io import load_model
-    from alise.outputs import write_geotiff
 
     model, info = load_model(model_arg)
-    sources = open_inputs(rest[0], start=args.start, end=args.end, model=model)
+    sources = open_inputs(rest[0], start=args.start, end=args.end, model=model, **input_options(args))
     if len(sources) != 1:
         raise AliseError(f"{args.path} holds {len(sources)} series: give exactly one")
     from alise.data.subset import clear_dates
@@ -83,12 +91,31 @@ def run(args: argparse.Namespace) -> int:
               + f" the encoded dates ({first} to {last}): extrapolated", file=sys.stderr)
     print(f"alise reconstruct: encoding {src.name} ({src.n_dates} dates, {src.grid.describe()}) with model "
           f"{info['name']}", file=sys.stderr)
-    dn = reconstruct(model, SITSStore([src], model.norm).read(0), days_since_origin(dates))  # (T', C, H, W)
-    with atomic_dir(args.out, overwrite=args.overwrite) as tmp:
-        for d, img in tqdm(list(zip(dates, dn)), desc="writing", unit="date", file=sys.stderr):
-            write_geotiff(tmp / "s2" / f"{d.isoformat()}.tif", to_uint16(img), src.grid, nodata=0,
-                          descriptions=list(model.norm.bands),
-                          tags={"DATE": d.isoformat(), "SOURCE": "alise reconstruct (decoder)", "INPUT": src.name,
-                                "ALISE_MODEL": info["name"], "ALISE_MODEL_SHA256": info["sha256"] or ""})
+
+    from contextlib import ExitStack
+
+    from rasterio.windows import Window
+
+    from alise.downstream.raster import embed, reconstruct_blocks, remove_work, work_dir
+    from alise.downstream.reconstruct import to_uint16
+    from alise.encode import EncodeOptions
+    from alise.outputs import open_geotiff
+
+    work = work_dir(args.out)
+    store = embed(model, src, work / "embedding.zarr",
+                  EncodeOptions(model_name=info["name"], overwrite=args.overwrite, progress=not args.no_progress,
+                                 tile=args.tile, overlap=args.overlap).validate())
+    g = src.grid
+    with atomic_dir(args.out, overwrite=args.overwrite) as tmp, ExitStack() as files:
+        (tmp / "s2").mkdir()
+        dst = [files.enter_context(open_geotiff(
+            tmp / "s2" / f"{d.isoformat()}.tif", g.height, g.width, len(model.norm.bands), "uint16", g, nodata=0,
+            descriptions=list(model.norm.bands),
+            tags={"DATE": d.isoformat(), "SOURCE": "alise reconstruct (decoder)", "INPUT": src.name,
+                  "ALISE_MODEL": info["name"], "ALISE_MODEL_SHA256": info["sha256"] or ""})) for d in dates]
+        for r0, r1, dn in reconstruct_blocks(model, store, days_since_origin(dates), g.height, g.width):
+            for f, img in zip(dst, dn):  # (C, rows, W) per target date
+                f.write(to_uint16(img), window=Window(0, r0, g.width, r1 - r0))
+    remove_work(work)
     print(f"alise reconstruct: wrote {len(dates)} image(s) to {args.out}/s2", file=sys.stderr)
     return 0

@@ -13,8 +13,10 @@ from __future__ import annotations
 from alise.data.cube import CubeSource
 from alise.data.dataset import PretrainDataset
 from alise.data.discover import detect_layout, open_source, open_sources
+from alise.data.filelist import ListSource
 from alise.data.folder import FolderSource
 from alise.data.pastis import PASTIS_CLASSES, PastisSource, open_pastis
+from alise.data.safe import SafeSource
 from alise.data.source import RasterGrid, RawSITS, SITSSource
 from alise.data.stats import sample_clear_pixels
 from alise.data.units import OFFSET_START, OffsetDecision
@@ -27,7 +29,7 @@ def change_mask(source: SITSSource, year_a: int, year_b: int, window=None):
 
 
 __all__ = [
-    "CubeSource", "DEFAULT_CLEAR_SCL", "FolderSource", "OFFSET_START", "OffsetDecision", "PASTIS_CLASSES",
-    "PastisSource", "PretrainDataset", "RasterGrid", "RawSITS", "SITSSource", "change_mask", "detect_layout",
-    "open_pastis", "open_source", "open_sources", "parse_clear_scl", "sample_clear_pixels",
+    "CubeSource", "DEFAULT_CLEAR_SCL", "FolderSource", "ListSource", "OFFSET_START", "OffsetDecision",
+    "PASTIS_CLASSES", "PastisSource", "PretrainDataset", "RasterGrid", "RawSITS", "SITSSource", "SafeSource",
+    "change_mask", "detect_layout", "open_pastis", "open_source", "open_sources", "parse_clear_scl", "sample_clear_pixels",
 ]

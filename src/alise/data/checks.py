@@ -62,12 +62,12 @@ def _num(v) -> float | None:
 
 
 def _scl_warnings(src: SITSSource) -> list[str]:
-    """Warnings about SCL 11 (snow) and SCL 7 (unclassified) for folders with ``scl/``."""
-    from alise.data.folder import FolderSource
+    """Warnings about SCL 11 (snow) and SCL 7 (unclassified) for dated files with SCL masks."""
+    from alise.data.folder import SceneSource
 
-    if not isinstance(src, FolderSource) or src.mask_kind != "scl":
+    if not isinstance(src, SceneSource) or src.mask_kind != "scl":
         return []
-    scl = np.stack([src._read(f, 1, None) for f in src.mask_files])  # (T, H, W) uint8
+    scl = np.stack([src.raw_mask(i) for i in range(src.n_dates)])  # (T, H, W) uint8, on the image grid
     frac = lambda classes: np.isin(scl, list(classes)).reshape(len(scl), -1).mean(axis=1)  # noqa: E731
     snow, cloud, uncl = frac({11}), frac(CLOUDY_SCL), frac({7})
     out = []

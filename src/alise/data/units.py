@@ -27,7 +27,7 @@ statistics are unreliable (a hazy date whose haze is labelled clear has no dark 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -168,4 +168,9 @@ def resolve_offsets(
             )
         else:
             decisions.append(OffsetDecision(name, sel.size, 0.0, "values", p1))
+        if tagged:  # some dates tagged, the others decided above: say both
+            d = decisions[-1]
+            tagged_text = ", ".join(f"{v:g}" for v in sorted({tags[i] for i in tagged}))
+            decisions[-1] = replace(d, how=f"{d.how} for {untagged.size} untagged date(s); {len(tagged)} date(s) "
+                                           f"tagged BOA_ADD_OFFSET: {tagged_text} DN subtracted there")
     return offsets, decisions

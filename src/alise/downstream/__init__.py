@@ -17,12 +17,14 @@ import os
 from collections.abc import Iterable
 
 
-def open_inputs(paths: str | os.PathLike | Iterable[str | os.PathLike], *, start=None, end=None, model=None) -> list:
+def open_inputs(paths: str | os.PathLike | Iterable[str | os.PathLike], *, start=None, end=None, model=None,
+                date_pattern=None) -> list:
     """Sources of every layout the downstream commands read (:func:`alise.data.open_sources`:
-    site folders, PASTIS, MultiSenGE, cubes); with ``model``, checked with :func:`check_compatible`."""
+    site folders, .SAFE products, file lists, PASTIS, MultiSenGE, cubes); with ``model``, checked with
+    :func:`check_compatible`. ``date_pattern``: see ``open_sources``."""
     from alise.data import open_sources
 
-    sources = open_sources(paths, start=start, end=end)
+    sources = open_sources(paths, start=start, end=end, date_pattern=date_pattern)
     if model is not None:
         check_compatible(model, sources)
     return sources

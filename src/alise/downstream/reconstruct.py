@@ -47,8 +47,11 @@ def reconstruct(model, sits: SITS, days_target: Sequence[float] | np.ndarray, ch
 
 
 def to_uint16(dn: np.ndarray) -> np.ndarray:
-    """Round and clip digital numbers to the uint16 range of the input layout (0 stays nodata-free: ≥ 1)."""
-    return np.clip(np.rint(np.nan_to_num(dn, nan=0.0)), 1, DN_MAX).astype(np.uint16)
+    """Round and clip digital numbers to the uint16 range of the input layout: finite values to
+    [1, 65535], NaN (no embedding) to 0, the layout's nodata."""
+    out = np.clip(np.rint(np.nan_to_num(dn, nan=1.0)), 1, DN_MAX).astype(np.uint16)
+    out[np.isnan(dn)] = 0
+    return out
 
 
 def heldout_comparison(model, sits: SITS, heldout: Sequence[int], min_clear: float = 0.0) -> dict:

@@ -41,7 +41,8 @@ ACCELERATORS = ("auto", "cpu", "gpu")
 PAPER_EPOCHS = 260  # [P] §III-C
 _OWNED = ("job.json", CHECKPOINT_DIR, "logs", "metrics.csv", "model", "loss.png", "run.json", "README.md")
 # What --resume must find unchanged (anything else, e.g. --max-epochs or --devices, may change).
-_FIXED = ("data", "val", "config", "batch_size", "crop", "samples_per_epoch", "seed", "lr", "min_clear", "stats_pixels")
+_FIXED = ("data", "val", "config", "batch_size", "crop", "samples_per_epoch", "seed", "lr", "min_clear", "stats_pixels",
+          "date_pattern")
 
 
 def is_launcher_child() -> bool:
@@ -78,6 +79,7 @@ class PretrainJob:
     keep_checkpoints: int = 3
     progress: bool = True
     preset: str = "paper"
+    date_pattern: str | None = None  # --date-pattern: dates in file names (alise.dates.date_from_name)
 
     # ------------------------------------------------------------------ before any work
     def validate(self) -> "PretrainJob":
@@ -162,7 +164,7 @@ def split_validation(job: PretrainJob, sources: list) -> tuple[list, list, str]:
     from alise.data import open_sources
 
     if job.val:
-        val = open_sources(job.val)
+        val = open_sources(job.val, date_pattern=getattr(job, "date_pattern", None))
         return sources, val, f"--val: {len(val)} series"
     if len(sources) >= 2:
         import numpy as np
@@ -258,7 +260,7 @@ def run_pretraining(job: PretrainJob) -> dict | None:
     started = time.time()
     out = Path(job.out)
     primary = not is_launcher_child()
-    sources = open_sources(job.data)
+    sources = open_sources(job.data, date_pattern=job.date_pattern)
     train_sources, val_sources, val_desc = split_validation(job, sources)
     cfg = job.config
     kw = dict(n_dates=cfg.n_dates, seed=job.seed, min_clear=job.min_clear)
