@@ -130,7 +130,7 @@ def profile_top(n: int = 10) -> dict:
 # End to end, one subprocess per raster size.
 
 
-def write_synthetic_site(root: Path, size: int, n_dates: int) -> Path:
+def write_synthetic_site(root: Path, size: int, n_dates: int, step_days: int = 5) -> Path:
     import rasterio
     from rasterio.transform import from_origin
 
@@ -141,7 +141,7 @@ def write_synthetic_site(root: Path, size: int, n_dates: int) -> Path:
     d0 = dt.date(2018, 1, 3)
     for k in range(n_dates):
         dn = rng.integers(300, 4000, (10, size, size), dtype=np.uint16)
-        with rasterio.open(root / "s2" / f"{d0 + dt.timedelta(days=5 * k)}.tif", "w", **prof) as f:
+        with rasterio.open(root / "s2" / f"{d0 + dt.timedelta(days=step_days * k)}.tif", "w", **prof) as f:
             f.write(dn)
     return root
 
