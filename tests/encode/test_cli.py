@@ -96,7 +96,7 @@ def test_the_output_format_follows_the_suffix(model_dir, site, tmp_path, capsys)
     assert sorted(p.name for p in tmp_path.iterdir()) == []
     report = encode(tiny_model(), open_source(site), tmp_path / "api.zarr", EncodeOptions(tile=32, overlap=8,
                                                                                           progress=False))
-    assert report.out.is_dir() and (tmp_path / "api.zarr" / "zarr.json").is_file()
+    assert report.out.is_dir() and (tmp_path / "api.zarr" / ".zmetadata").is_file()
     assert main(["change", str(model_dir), str(site), str(site), "--out", str(tmp_path / "c.zarr")]) == 2
     assert "the change map is a GeoTIFF; name it c.tif" in capsys.readouterr().err
     assert main(["reconstruct", str(model_dir), str(site), "--dates", "2018-05-01", "--out",

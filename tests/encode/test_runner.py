@@ -101,8 +101,10 @@ def test_zarr_holds_the_same_values_with_coordinates(site, tmp_path, model):
     encode(model, src, tmp_path / "emb.zarr", EncodeOptions(fmt="zarr", **opts))
     ds = xr.open_zarr(tmp_path / "emb.zarr")
     cog = read_cog(tmp_path / "emb.tif")[0]
-    np.testing.assert_array_equal(ds.embedding.values, cog)
-    assert ds.embedding.dims == ("band", "y", "x") and str(ds.band.values[3]) == "q00_d03"
+    q, d = TINY.n_q, TINY.d_model
+    np.testing.assert_array_equal(ds.embedding.values, cog.reshape(q, d, *cog.shape[1:]))
+    assert ds.embedding.dims == ("query", "feature", "y", "x")
+    np.testing.assert_array_equal(ds.embedding.sel(query=0, feature=3).values, cog[3])  # COG band q00_d03
     assert ds.rio.crs == src.grid.crs
     assert ds.x.values[0] == src.grid.transform.c + 5.0 and ds.y.values[0] == src.grid.transform.f - 5.0
     with rasterio.open(n_clear_path(tmp_path / "emb.tif")) as f:

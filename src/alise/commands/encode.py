@@ -28,13 +28,16 @@ what is missing. --shard I/N splits the tiles between N independent processes or
 OUT.parts/; run the command once with --prepare first (it writes the plan and the shared GroupNorm
 statistics), then the shards, then 'alise encode-merge OUT' (see docs/encode.md).
 
-The output records the model (name, sha256), the alise version, the dates and bands encoded and
-the band layout as GeoTIFF tags (gdalinfo, rasterio .tags()) or zarr attributes.
+The output records the model (name, sha256, configuration digest), the alise version, the dates
+and bands encoded, the input normalisation and the value layout as GeoTIFF tags (gdalinfo, rasterio
+.tags()) or zarr attributes. The zarr store is zarr format 2 with embedding (query, feature, y, x):
+xr.open_zarr(OUT) and GDAL (rasterio.open('ZARR:"OUT.zarr":/embedding')) both read it.
 
 example:
   alise encode data/site_000 --out emb.tif                      # the built-in model
   alise encode runs/pretrain/model data/site_000 --out emb.tif
   alise encode model site --out emb.zarr --dtype float16 --start 2018-01-01 --end 2018-12-31
+  alise encode model site --out emb.tif --dtype int8            # a quarter of the float32 size
   alise encode model site --out emb.tif --prepare     # once, then on 4 nodes:
   alise encode model site --out emb.tif --shard 0/4   # ... --shard 3/4, then: alise encode-merge emb.tif
 """
@@ -57,7 +60,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", dest="fmt", choices=("cog", "zarr"), default=None,
                         help="output format; it follows OUT's suffix (.tif/.tiff: cog, .zarr: zarr), "
                              "this only checks it")
-    parser.add_argument("--dtype", choices=("float32", "float16"), default="float32", help="stored values")
+    parser.add_argument("--dtype", choices=("float32", "float16", "int8"), default="float32",
+                        help="stored values: float32, float16 (half the size) or int8 (a quarter: quantised "
+                             "with a scale and offset from the value range, per band in a COG, one for a zarr "
+                             "store; nodata -128; GDAL, rasterio and xarray apply the scale)")
     add_min_clear_argument(parser)
     add_input_arguments(parser)
     parser.add_argument("--shard", default="0/1", metavar="I/N", help="do only shard I of N (0-based), then merge")

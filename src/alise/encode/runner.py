@@ -60,7 +60,8 @@ class EncodeOptions:
             smaller for long series (:func:`alise.encode.tiling.auto_tile`).
         fmt: ``"cog"`` or ``"zarr"``, or None (default): from the output's suffix
             (:func:`alise.encode.writers.format_of`; a given value must agree with it);
-            dtype: stored float type, ``"float32"`` or ``"float16"``.
+            dtype: stored type, ``"float32"``, ``"float16"`` or ``"int8"`` (quantised with a scale
+            and offset from the value range, per band in a COG, global in zarr; ``writers.py``).
         batch_tiles: tiles per model call (also the unit of sharding and resuming).
         precision: ``"fp32"`` or ``"bf16"`` (autocast) for the model.
         device: ``"cpu"``, ``"cuda"`` or ``"auto"``.
@@ -167,16 +168,27 @@ def model_fingerprint(model) -> str:
 # Plan: what is computed, checked on every (re)start and by the merge.
 
 
-def output_metadata(model, source, model_name: str = "") -> dict:
-    """What an embedding output says about itself (GeoTIFF tags, zarr attributes): the model, the
-    dates and bands it encoded, and the band layout."""
+def output_metadata(model, source, model_name: str = "", fmt: str = "cog") -> dict:
+    """What an embedding output says about itself (GeoTIFF tags — as text —, zarr attributes):
+    the model (name, weights fingerprint, configuration digest), the alise version, the dates and
+    input bands encoded, the input normalisation and the layout of the values (docs/encode.md,
+    "Metadata"). ``fmt``: the layout differs (COG bands ``q03_d17``, zarr ``(query, feature, y, x)``)."""
     from alise import __version__
+    from alise.dates import DATE_ORIGIN
+    from alise.model_io import model_metadata
 
+    n_q, d = model.config.n_q, model.config.d_model
+    layout = (f"band q{{query}}_d{{feature}}: {n_q} queries x {d} features, query-major "
+              f"(band = query * {d} + feature + 1)" if fmt == "cog" else
+              f"embedding (query, feature, y, x): {n_q} queries x {d} features; GDAL bands query-major")
+    dates = [d_.isoformat() for d_ in source.dates]
     return {"ALISE_MODEL": model_name or "unnamed model", "ALISE_MODEL_SHA256": model_fingerprint(model),
-            "ALISE_VERSION": __version__, "ALISE_LAYOUT": f"band q{{query}}_d{{channel}}: {model.config.n_q} queries "
-                                                          f"x {model.config.d_model} channels, query-major",
-            "ALISE_DATES": f"{source.dates[0].isoformat()}/{source.dates[-1].isoformat()} ({len(source.dates)} dates)",
-            "ALISE_INPUT_BANDS": ",".join(model.norm.bands), "ALISE_DATE_ORIGIN": "2014-03-03"}
+            "ALISE_CONFIG_SHA256": model_metadata(model)["config_sha256"],
+            "ALISE_VERSION": __version__, "ALISE_LAYOUT": layout, "ALISE_N_QUERIES": n_q, "ALISE_N_FEATURES": d,
+            "ALISE_DATES": f"{dates[0]}/{dates[-1]} ({len(dates)} dates)", "ALISE_DATE_LIST": dates,
+            "start_datetime": f"{dates[0]}T00:00:00Z", "end_datetime": f"{dates[-1]}T23:59:59Z",
+            "ALISE_INPUT_BANDS": list(model.norm.bands), "ALISE_NORMALISATION": model.norm.to_dict(),
+            "ALISE_DATE_ORIGIN": DATE_ORIGIN.isoformat()}
 
 
 def make_plan(model, source, opts: EncodeOptions) -> dict:
@@ -193,7 +205,7 @@ def make_plan(model, source, opts: EncodeOptions) -> dict:
         "group_norm": ({"mode": opts.group_norm, "stats_windows": opts.stats_windows} if uses_group_norm(model)
                        else None),
         "output": {"format": opts.fmt, "dtype": opts.dtype},
-        "metadata": output_metadata(model, source, opts.model_name),
+        "metadata": output_metadata(model, source, opts.model_name, opts.fmt or "cog"),
     }
     return json.loads(json.dumps(plan))  # as it reads back from plan.json (tuples → lists)
 
@@ -487,7 +499,7 @@ def merge(out: str | Path, overwrite: bool = False, keep_parts: bool = False, pr
     try:
         assemble(grid, lambda t: piece_path(parts, t), out, fmt=fmt, dtype=dtype, georef=Georef(**{
             k: tuple(v) if isinstance(v, list) else v for k, v in plan["georef"].items()}),
-            bands=band_names(plan["n_q"], plan["d_model"]), overwrite=overwrite,
+            bands=band_names(plan["n_q"], plan["d_model"]), n_q=plan["n_q"], overwrite=overwrite,
             progress=None if bar is None else bar.update, metadata=plan.get("metadata"))
     finally:
         if bar is not None:

@@ -11,14 +11,30 @@ Outputs
     * **COG** (``--format cog``): a tiled (256 × 256), band-interleaved, DEFLATE-compressed GeoTIFF
       with internal overviews (average), written in the Cloud-Optimized layout (overviews copied
       from a scratch GeoTIFF with ``COPY_SRC_OVERVIEWS``). Q·D bands described ``q03_d17``
-      (query 3, channel 17), the input's CRS and transform, nodata NaN where a pixel had no clear
+      (query 3, feature 17), the input's CRS and transform, nodata NaN where a pixel had no clear
       observation in the period. ``float16`` is stored as 16-bit floats (``NBITS=16``) and reads
-      back as float32. The count of clear observations goes to a sidecar ``<stem>.n_clear.tif``
-      (uint16 COG).
-    * **zarr** (``--format zarr``): a zarr v3 store with ``embedding (band, y, x)`` (chunks
-      64 × 256 × 256, fill NaN), ``n_clear (y, x)`` uint16, coordinates ``band`` (names), ``y``,
-      ``x`` (pixel centres) and ``spatial_ref`` (CRS and GeoTransform, as written by rioxarray):
-      ``xr.open_zarr(OUT).rio.crs`` works.
+      back as float32; ``int8`` stores ``round((value − offset) / scale)`` with a per-band scale
+      and offset (GDAL band scale/offset: ``rasterio`` ``.scales``/``.offsets``) and nodata −128.
+      The count of clear observations goes to a sidecar ``<stem>.n_clear.tif`` (uint16 COG).
+    * **zarr** (``--format zarr``): a zarr **format 2** store (Blosc-zstd chunks, consolidated
+      metadata) — the version GDAL ≥ 3.4 reads (GDAL 3.10 refuses zarr v3's ``bytes`` codec) —
+      with ``embedding (query, feature, y, x)`` (chunks ``(64 // D or 1, min(D, 64), 256, 256)``,
+      ``_FillValue`` NaN), ``n_clear (y, x)`` uint16, coordinates ``query``, ``feature``, ``y``,
+      ``x`` (pixel centres) and ``spatial_ref`` (CF grid mapping with CRS WKT and GeoTransform, as
+      written by rioxarray). ``xr.open_zarr(OUT).rio.crs`` works, and so does GDAL:
+      ``rasterio.open('ZARR:"OUT.zarr":/embedding')`` sees Q·D bands (query-major, as in the COG)
+      with CRS and transform. ``int8`` uses one scale and offset for the whole array, as CF
+      ``scale_factor``/``add_offset`` attributes with ``_FillValue`` −128, which xarray and GDAL
+      both apply (CF allows only a scalar; a per-band scale would not be decoded).
+
+Both carry the :func:`alise.encode.runner.output_metadata` fields (GeoTIFF tags as strings; zarr
+attributes of the group and of ``embedding``, typed JSON), plus the quantisation when ``int8``.
+
+Quantisation (``int8``) needs the value range before the first block is written: it is taken
+over the pieces (:func:`piece_ranges`) — a blended value is a convex combination of the pieces'
+values at that pixel, so the pieces' min/max over pixels with a clear observation bound the
+output exactly. The range ``[lo, hi]`` maps to −127…127: ``scale = (hi − lo) / 254``,
+``offset = (hi + lo) / 2``; the round-trip error is at most ``scale / 2``.
 
 Memory: one block (``256² × Q·D`` float32 = 168 MB for the paper model) plus the memory-mapped
 slices of ≤ 4 pieces.
@@ -39,11 +55,17 @@ from alise.outputs import atomic_dir, atomic_file, atomic_path
 
 #: Output block (and GeoTIFF tile / zarr chunk) size in pixels.
 BLOCK = 256
-#: zarr chunk length along the band axis.
+#: Bands (query × feature values) per zarr chunk: (BAND_CHUNK // D or 1) queries × min(D, BAND_CHUNK) features.
 BAND_CHUNK = 64
 
 FORMATS = ("cog", "zarr")
-DTYPES = ("float32", "float16")
+DTYPES = ("float32", "float16", "int8")
+#: The stored value of a pixel without a clear observation in an ``int8`` output.
+INT8_NODATA = -128
+#: Quantised values span −INT8_MAX…INT8_MAX (symmetric around the offset).
+INT8_MAX = 127
+#: zarr compressor: Blosc-zstd with byte shuffle (GDAL's Zarr driver and numcodecs both read it).
+ZARR_CLEVEL = 5
 #: Output suffix → format: the path says what is written.
 SUFFIXES = {".tif": "cog", ".tiff": "cog", ".zarr": "zarr"}
 
@@ -95,6 +117,45 @@ class Georef:
         return CRS.from_wkt(self.crs_wkt) if self.crs_wkt else None
 
 
+@dataclass(frozen=True)
+class Quantisation:
+    """``int8`` storage of float values: ``stored = round((value − offset) / scale)`` in
+    −127…127, ``value ≈ stored · scale + offset`` (error ≤ ``scale / 2``), NaN ↔ −128.
+
+    ``scale``, ``offset``: float64 arrays of one value per band (all equal for a global one).
+    """
+
+    scale: np.ndarray
+    offset: np.ndarray
+
+    @classmethod
+    def from_range(cls, lo: np.ndarray, hi: np.ndarray, per_band: bool = True) -> "Quantisation":
+        """The symmetric mapping of ``[lo, hi]`` (per band) onto −127…127; ``per_band=False``:
+        one mapping of the overall range for every band."""
+        lo, hi = np.asarray(lo, np.float64), np.asarray(hi, np.float64)
+        if not per_band:
+            lo, hi = np.full_like(lo, lo.min(initial=0.0)), np.full_like(hi, hi.max(initial=0.0))
+        scale = (hi - lo) / (2 * INT8_MAX)
+        scale = np.where(scale > 0, scale, 1.0)  # a constant band: exact at the offset
+        return cls(scale, (hi + lo) / 2)
+
+    def quantise(self, emb: np.ndarray) -> np.ndarray:
+        """``(n_bands, h, w)`` float → int8, NaN → :data:`INT8_NODATA`."""
+        s, o = self.scale[:, None, None], self.offset[:, None, None]
+        with np.errstate(invalid="ignore"):
+            q = np.clip(np.rint((emb.astype(np.float64) - o) / s), -INT8_MAX, INT8_MAX)
+        return np.where(np.isnan(emb), INT8_NODATA, q).astype(np.int8)
+
+    def dequantise(self, q: np.ndarray) -> np.ndarray:
+        """int8 ``(n_bands, h, w)`` → float32, :data:`INT8_NODATA` → NaN."""
+        v = q.astype(np.float64) * self.scale[:, None, None] + self.offset[:, None, None]
+        return np.where(q == INT8_NODATA, np.nan, v).astype(np.float32)
+
+    @property
+    def is_global(self) -> bool:
+        return bool(np.all(self.scale == self.scale[0]) and np.all(self.offset == self.offset[0]))
+
+
 # ---------------------------------------------------------------------------------------------
 # Pieces: the per-tile intermediate format (the resume ledger is "which pieces exist").
 
@@ -109,6 +170,26 @@ def write_piece(path: Path, embedding: np.ndarray, n_clear: np.ndarray) -> None:
 def read_piece(path: Path) -> np.ndarray:
     """Memory-map a piece: ``(Q·D + 1, h, w)`` float32, last channel = clear-observation count."""
     return np.load(path, mmap_mode="r", allow_pickle=False)
+
+
+def piece_ranges(grid: TileGrid, piece: Callable[[Tile], np.ndarray], n_bands: int,
+                 band_chunk: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """Per-band ``(lo, hi)`` float64 of every piece over its pixels with a clear observation: exact
+    bounds of the blended output (a convex combination of those values); ``(0, 0)`` for a band
+    without any such pixel. Reads each piece once, ``band_chunk`` bands at a time."""
+    lo, hi = np.full(n_bands, np.inf), np.full(n_bands, -np.inf)
+    for t in grid.tiles:
+        p = piece(t)
+        mask = np.asarray(p[n_bands]) > 0
+        if not mask.any():
+            continue
+        for b in range(0, n_bands, band_chunk):
+            v = np.asarray(p[b : min(b + band_chunk, n_bands)])[:, mask]
+            lo[b : b + band_chunk] = np.minimum(lo[b : b + band_chunk], v.min(axis=1))
+            hi[b : b + band_chunk] = np.maximum(hi[b : b + band_chunk], v.max(axis=1))
+    empty = ~np.isfinite(lo)
+    lo[empty], hi[empty] = 0.0, 0.0
+    return lo, hi
 
 
 def blocks(height: int, width: int, block: int = BLOCK) -> Iterator[tuple[int, int, int, int]]:
@@ -173,7 +254,8 @@ def _scratch_tiff(path: Path, georef: Georef, height: int, width: int, count: in
 
 
 def _to_cog(scratch: Path, out: Path, float_dtype: str | None) -> None:
-    """Copy a scratch GeoTIFF (with overviews) to ``out`` in the cloud-optimised layout."""
+    """Copy a scratch GeoTIFF (with overviews) to ``out`` in the cloud-optimised layout
+    (``float_dtype`` None: integer values, horizontal predictor)."""
     from rasterio.shutil import copy
 
     opts = dict(TILED="YES", BLOCKXSIZE=BLOCK, BLOCKYSIZE=BLOCK, INTERLEAVE="BAND", COMPRESS="DEFLATE",
@@ -188,10 +270,32 @@ def _to_cog(scratch: Path, out: Path, float_dtype: str | None) -> None:
         copy(scratch, tmp, driver="GTiff", **opts)
 
 
+def tag_text(value) -> str:
+    """A metadata value as GeoTIFF tag text: lists comma-joined, dicts as JSON, the rest ``str``."""
+    import json
+
+    if isinstance(value, (list, tuple)):
+        return ",".join(map(str, value))
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True, separators=(",", ":"))
+    return str(value)
+
+
+def quantisation_metadata(quant: Quantisation | None, fmt: str) -> dict:
+    """The ``ALISE_QUANTISATION`` field of an output (``none`` for float outputs)."""
+    if quant is None:
+        return {"ALISE_QUANTISATION": "none"}
+    where = ("GDAL band scale/offset (per band)" if fmt == "cog"
+             else "attributes scale_factor/add_offset of embedding (one for the array)")
+    return {"ALISE_QUANTISATION": f"int8: value = stored * scale + offset, {where}; "
+                                  f"{INT8_NODATA} = no data; |error| <= scale/2"}
+
+
 @contextlib.contextmanager
 def cog_sink(out: Path, georef: Georef, height: int, width: int, bands: list[str], dtype: str,
-             metadata: dict | None = None):
-    """Write ``out`` (COG, float ``dtype``) and its ``.n_clear.tif`` sidecar; yields ``write``.
+             metadata: dict | None = None, quant: Quantisation | None = None):
+    """Write ``out`` (COG of ``dtype``; ``int8`` needs ``quant``) and its ``.n_clear.tif``
+    sidecar; yields ``write(window, embedding float32, n_clear)``.
 
     Blocks go to scratch GeoTIFFs beside ``out`` (removed at the end, also on failure); the
     sidecar, then ``out``, appear under their final names only once complete.
@@ -203,19 +307,23 @@ def cog_sink(out: Path, georef: Georef, height: int, width: int, bands: list[str
     out, side = Path(out), n_clear_path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     s_emb, s_cnt = (p.with_name(f".{p.name}.scratch.tif") for p in (out, side))
+    is_int = dtype == "int8"
     try:
         with rasterio.Env(**_GDAL_ENV):
-            with _scratch_tiff(s_emb, georef, height, width, len(bands), "float32", float("nan")) as de, \
+            with _scratch_tiff(s_emb, georef, height, width, len(bands), "int8" if is_int else "float32",
+                               INT8_NODATA if is_int else float("nan")) as de, \
                     _scratch_tiff(s_cnt, georef, height, width, 1, "uint16", None) as dc:
                 for i, name in enumerate(bands, start=1):
                     de.set_band_description(i, name)
                 dc.set_band_description(1, "n_clear")
-                if metadata:
-                    de.update_tags(**{k: str(v) for k, v in metadata.items()})
+                if is_int:
+                    de.scales, de.offsets = tuple(map(float, quant.scale)), tuple(map(float, quant.offset))
+                tags = {**(metadata or {}), **quantisation_metadata(quant, "cog")}
+                de.update_tags(**{k: tag_text(v) for k, v in tags.items()})
 
                 def write(window, emb, n_clear):
                     win = Window(window[1], window[0], window[3], window[2])
-                    de.write(emb, window=win)
+                    de.write(quant.quantise(emb) if is_int else emb, window=win)
                     dc.write(n_clear[None], window=win)
 
                 yield write
@@ -224,7 +332,7 @@ def cog_sink(out: Path, georef: Georef, height: int, width: int, bands: list[str
                     de.build_overviews(factors, Resampling.average)
                     dc.build_overviews(factors, Resampling.nearest)
             _to_cog(s_cnt, side, None)
-            _to_cog(s_emb, out, dtype)
+            _to_cog(s_emb, out, None if is_int else dtype)
     finally:
         s_emb.unlink(missing_ok=True)
         s_cnt.unlink(missing_ok=True)
@@ -232,46 +340,79 @@ def cog_sink(out: Path, georef: Georef, height: int, width: int, bands: list[str
 
 @contextlib.contextmanager
 def _quiet_zarr():
-    """Silence zarr's notices that string band names and consolidated metadata are not in the v3 spec yet."""
+    """Silence zarr's notices about formats and consolidated metadata not being in the v3 spec."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*Zarr V3 specification.*")
         warnings.filterwarnings("ignore", message=".*Consolidated metadata.*")
+        warnings.filterwarnings("ignore", message=".*Zarr format 2.*")
         yield
+
+
+def _json_attrs(metadata: dict) -> dict:
+    """Metadata as zarr attributes: JSON values kept as they are (lists, numbers, dicts)."""
+    import json
+
+    return json.loads(json.dumps(metadata, default=str))
 
 
 @contextlib.contextmanager
 def zarr_sink(out: Path, georef: Georef, height: int, width: int, bands: list[str], dtype: str, metadata: dict | None = None,
-              overwrite: bool = False):
-    """Write a zarr v3 store at ``out`` (see the module docstring); yields ``write``."""
+              overwrite: bool = False, n_q: int | None = None, quant: Quantisation | None = None):
+    """Write a zarr format 2 store at ``out`` (see the module docstring); yields ``write``.
+
+    ``bands`` (query-major, ``n_q`` queries, one by default) fixes ``D = len(bands) / n_q``;
+    ``dtype`` ``int8`` needs a global ``quant``.
+    """
+    import numcodecs
     import rioxarray  # noqa: F401  (registers the .rio accessor)
     import xarray as xr
     import zarr
 
+    n_q = n_q or 1
+    if len(bands) % n_q:
+        raise ValueError(f"{len(bands)} bands are not {n_q} queries")
+    n_d = len(bands) // n_q
+    is_int = dtype == "int8"
+    if is_int and (quant is None or not quant.is_global):
+        raise ValueError("an int8 zarr output needs one global scale and offset")
     tr = georef.affine()
     a, b, c, d, e, f = georef.transform
     x = c + a * (np.arange(width) + 0.5) + b * 0.5  # pixel centres of the first row (north-up: b = d = 0)
     y = f + d * 0.5 + e * (np.arange(height) + 0.5)
+    compressor = numcodecs.Blosc(cname="zstd", clevel=ZARR_CLEVEL, shuffle=numcodecs.Blosc.SHUFFLE)
+    meta = _json_attrs({**(metadata or {}), **quantisation_metadata(quant, "zarr")})
     with atomic_dir(out, overwrite=overwrite) as tmp:
-        coords = xr.Dataset(coords=dict(band=np.array(bands), y=y, x=x))
+        coords = xr.Dataset(coords=dict(query=np.arange(n_q, dtype=np.int32), feature=np.arange(n_d, dtype=np.int32),
+                                        y=y, x=x))
+        coords["query"].attrs["long_name"] = "ALISE query (learned temporal prototype)"
+        coords["feature"].attrs["long_name"] = "feature of a query's embedding"
         if georef.crs_wkt:
             coords = coords.rio.write_crs(georef.crs_wkt)
         coords = coords.rio.write_transform(tr)
         with _quiet_zarr():
-            coords.to_zarr(tmp, mode="w", consolidated=False, zarr_format=3)
-        g = zarr.open_group(tmp, mode="a")
-        if metadata:
-            g.attrs.update({k: str(v) for k, v in metadata.items()})
+            coords.to_zarr(tmp, mode="w", consolidated=False, zarr_format=2)
+        g = zarr.open_group(tmp, mode="a", zarr_format=2)
+        g.attrs.update(meta)
         attrs = {"grid_mapping": "spatial_ref"}
-        emb = g.create_array("embedding", shape=(len(bands), height, width), dtype=dtype, fill_value=np.nan,
-                             chunks=(min(BAND_CHUNK, len(bands)), BLOCK, BLOCK), dimension_names=("band", "y", "x"),
-                             attributes={**attrs, "long_name": "ALISE aligned embedding"})
-        cnt = g.create_array("n_clear", shape=(height, width), dtype="uint16", fill_value=0,
-                             chunks=(BLOCK, BLOCK), dimension_names=("y", "x"),
-                             attributes={**attrs, "long_name": "clear observations used"})
+        emb_attrs = {**meta, **attrs, "_ARRAY_DIMENSIONS": ["query", "feature", "y", "x"],
+                     "long_name": "ALISE aligned embedding"}
+        if is_int:
+            emb_attrs.update(scale_factor=float(quant.scale[0]), add_offset=float(quant.offset[0]))
+        with _quiet_zarr():
+            emb = g.create_array("embedding", shape=(n_q, n_d, height, width), dtype=dtype,
+                                 fill_value=INT8_NODATA if is_int else np.nan,
+                                 chunks=(max(1, BAND_CHUNK // n_d), min(n_d, BAND_CHUNK),
+                                         min(BLOCK, height), min(BLOCK, width)),
+                                 compressors=compressor, attributes=emb_attrs)
+            cnt = g.create_array("n_clear", shape=(height, width), dtype="uint16", fill_value=None,  # 0 is a value
+                                 chunks=(min(BLOCK, height), min(BLOCK, width)), compressors=compressor,
+                                 attributes={**attrs, "_ARRAY_DIMENSIONS": ["y", "x"],
+                                             "long_name": "clear observations used"})
 
         def write(window, e, n):
             r, c, h, w = window
-            emb[:, r : r + h, c : c + w] = e.astype(dtype, copy=False)
+            v = quant.quantise(e) if is_int else e.astype(dtype, copy=False)
+            emb[:, :, r : r + h, c : c + w] = v.reshape(n_q, n_d, h, w)
             cnt[r : r + h, c : c + w] = n
 
         yield write
@@ -281,10 +422,13 @@ def zarr_sink(out: Path, georef: Georef, height: int, width: int, bands: list[st
 
 def assemble(grid: TileGrid, piece_path: Callable[[Tile], Path], out: Path, *, fmt: str, dtype: str,
              georef: Georef, bands: list[str], overwrite: bool = False,
-             progress: Callable[[int], None] | None = None, metadata: dict | None = None) -> None:
-    """Blend every piece into the final ``out`` (``fmt`` ∈ {cog, zarr}, float ``dtype``).
+             progress: Callable[[int], None] | None = None, metadata: dict | None = None,
+             n_q: int | None = None) -> None:
+    """Blend every piece into the final ``out`` (``fmt`` ∈ {cog, zarr}, ``dtype`` of :data:`DTYPES`).
 
-    ``progress(n_pixels)`` is called after each written block.
+    ``n_q``: queries of the band layout (zarr ``(query, feature, y, x)``; default 1). ``int8``
+    first scans the pieces for the value range (:func:`piece_ranges`): per band for a COG, one
+    range for a zarr store. ``progress(n_pixels)`` is called after each written block.
     """
     cache: dict[int, np.ndarray] = {}
 
@@ -296,10 +440,15 @@ def assemble(grid: TileGrid, piece_path: Callable[[Tile], Path], out: Path, *, f
             cache[t.index] = read_piece(piece_path(t))
         return cache[t.index]
 
+    quant = None
+    if dtype == "int8":
+        lo, hi = piece_ranges(grid, lambda t: read_piece(piece_path(t)), len(bands))  # uncached: one at a time
+        quant = Quantisation.from_range(lo, hi, per_band=fmt == "cog")
     if fmt == "cog":
-        sink = cog_sink(out, georef, grid.height, grid.width, bands, dtype, metadata)
+        sink = cog_sink(out, georef, grid.height, grid.width, bands, dtype, metadata, quant=quant)
     else:
-        sink = zarr_sink(out, georef, grid.height, grid.width, bands, dtype, metadata, overwrite=overwrite)
+        sink = zarr_sink(out, georef, grid.height, grid.width, bands, dtype, metadata, overwrite=overwrite,
+                         n_q=n_q, quant=quant)
     with sink as write:
         for window in blocks(grid.height, grid.width):
             emb, n = blend_window(grid, piece, window, len(bands))
