@@ -39,7 +39,6 @@ w_rec, w_inv, w_cov 1.0, 1.0, 0.0            loss weights (Eq. 2, Table I)
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass, fields
 
 from alise.errors import AliseError
@@ -164,9 +163,6 @@ class ALISEConfig:
             if k not in known:
                 raise AliseError(f"unknown model configuration key {k!r}; known keys: {', '.join(sorted(known))}")
         return dataclasses.replace(self, **overrides)
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2)
 
 
 _FIELDS = {f.name: f for f in fields(ALISEConfig)}

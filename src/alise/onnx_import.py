@@ -28,7 +28,6 @@ import torch
 
 from alise.errors import AliseError
 
-_MODEL_PREFIX = "encoder.ubarn.patch_encoding.hss_encoding.my_model."
 _MHA = re.compile(r"^/encoder/ubarn/temporal_encoder/layer_stack\.(\d+)/attn/mha/(MatMul|Add)(?:_(\d))?$")
 _FFN = re.compile(r"^/encoder/ubarn/temporal_encoder/layer_stack\.(\d+)/conv_block/block/(linear[12])/MatMul$")
 

@@ -13,7 +13,6 @@ warnings about Sen2Cor classes that the default validity rule treats in a debata
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 
 import numpy as np
 
@@ -150,11 +149,6 @@ def _labels(src: SITSSource) -> dict | None:
     names = src.class_names or {}
     return {"ignore": list(src.ignore_labels),
             "classes": [{"id": int(i), "name": names.get(int(i)), "pixels": int(n)} for i, n in zip(ids, counts)]}
-
-
-def check_sources(sources: Iterable[SITSSource], progress=None) -> list[dict]:
-    """:func:`check_source` on each source."""
-    return [check_source(s, progress) for s in sources]
 
 
 def format_summary(s: dict) -> str:

@@ -48,12 +48,6 @@ class RasterGrid:
             return None
         return (abs(self.transform.a), abs(self.transform.e))
 
-    def window_grid(self, window: Window) -> "RasterGrid":
-        """The grid of a ``(row_off, col_off, height, width)`` sub-window."""
-        r, c, h, w = window
-        t = None if self.transform is None else self.transform @ self.transform.translation(c, r)
-        return RasterGrid(self.crs, t, h, w)
-
     def same_as(self, other: "RasterGrid") -> bool:
         """Same size, CRS and transform (to 1e-6 pixel)."""
         if (self.height, self.width) != (other.height, other.width) or self.crs != other.crs:

@@ -32,13 +32,6 @@ TILE, OVERLAP = 256, 64
 RAM_SOURCE_BYTES = 256 * 1024 * 1024
 
 
-def multiple_of(model) -> int:
-    """Side multiple the U-Net needs: ``2**(len(encoder_widths) - 1)`` (8 in the paper)."""
-    from alise.encode.array import model_multiple
-
-    return model_multiple(model)
-
-
 def inference_model(model):
     """``model.for_inference(device)`` for an ALISE model (same outputs, faster), else ``model.eval()``."""
     if hasattr(model, "for_inference"):

@@ -26,9 +26,8 @@ def extend(x: Tensor, height: int, width: int) -> Tensor:
 
 
 def model_multiple(model) -> int:
-    """The side multiple the model's UNet needs: ``2 ** (len(encoder_widths) - 1)`` (8 in the paper)."""
-    widths = getattr(model.config, "encoder_widths", None)
-    return 2 ** (len(widths) - 1) if widths else 8
+    """The side multiple the model's UNet needs (its configuration's ``multiple``; 8 in the paper)."""
+    return int(getattr(model.config, "multiple", 8))
 
 
 def uses_group_norm(model) -> bool:
@@ -42,7 +41,7 @@ def encode_array(model, x: Tensor, days: Tensor, *, tile: int = 256, overlap: in
                  multiple: int | None = None) -> Tensor:
     """Encode one series of any size: ``x (T, C, H, W)`` normalised, ``days (T,)`` → ``(Q, D, H, W)`` float32.
 
-    A window within one tile is encoded at once (reflect-extended to the UNet's multiple of 8);
+    A window within one tile is encoded at once (reflect-extended to the UNet's size multiple, 8 in the paper);
     a larger one is cut into tiles on the 8-pixel grid and blended (``tiling.py``). With
     ``group_norm="raster"`` a GroupNorm model uses one set of statistics for the whole window
     (``groupstats.py``), so the result does not depend on the tiling. The caller sets the model's

@@ -103,8 +103,8 @@ class PretrainJob:
             raise AliseError(f"--lr must be > 0 (got {self.lr})")
         if not 0.0 <= self.min_clear <= 1.0:
             raise AliseError(f"--min-clear must be in [0, 1] (got {self.min_clear})")
-        if self.crop % 2 ** (len(self.config.encoder_widths) - 1):
-            raise AliseError(f"--crop {self.crop} must be a multiple of {2 ** (len(self.config.encoder_widths) - 1)} "
+        if self.crop % self.config.multiple:
+            raise AliseError(f"--crop {self.crop} must be a multiple of {self.config.multiple} "
                              f"(the UNet halves the resolution {len(self.config.encoder_widths) - 1} times)")
         for name, value, allowed in (("--precision", self.precision, PRECISIONS), ("--strategy", self.strategy, STRATEGIES),
                                      ("--accelerator", self.accelerator, ACCELERATORS)):
