@@ -44,7 +44,31 @@ def _plain(flanders: Path, dest: Path) -> Path:
     return dest
 
 
-MATRIX = {"site folder": _plain, **{k: v[0] for k, v in LAYOUTS.items()}}
+def _zarr_cube(flanders: Path, dest: Path) -> Path:
+    """The six dates as a ``(time, band, y, x)`` zarr cube with ``valid`` and ``labels`` (docs/data-formats.md §3)."""
+    import warnings
+
+    import numpy as np
+    import pandas as pd
+    import rioxarray  # noqa: F401  (registers .rio for writing; the CLI process imports nothing from here)
+    import xarray as xr
+
+    from alise.data import open_source
+
+    src = open_source(_plain(flanders, dest.parent / "plain"))
+    raw, t, g = src.read(), src.grid.transform, src.grid
+    ds = xr.Dataset({"s2": (("time", "band", "y", "x"), raw.dn.astype(np.uint16)),
+                     "valid": (("time", "y", "x"), raw.valid), "labels": (("y", "x"), raw.labels.astype(np.int16))},
+                    coords={"time": pd.to_datetime([d.isoformat() for d in src.dates]), "band": list(src.bands),
+                            "y": t.f + t.e * (np.arange(g.height) + 0.5), "x": t.c + t.a * (np.arange(g.width) + 0.5)})
+    out = dest.with_suffix(".zarr")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds.rio.write_crs(g.crs.to_string()).to_zarr(out, mode="w")
+    return out
+
+
+MATRIX = {"site folder": _plain, "zarr cube": _zarr_cube, **{k: v[0] for k, v in LAYOUTS.items()}}
 
 
 @pytest.fixture(scope="module")
