@@ -9,30 +9,13 @@ import pytest
 import rasterio
 import numpy as np
 
+from tests.fakes import write_tif  # noqa: F401  (the tests of this folder import it from here)
+
 #: The five clearest dates of worldcereal-flanders-2018 (dates.csv, clear fraction ≥ 0.994).
 CLEAR5 = ("2018-06-28", "2018-06-30", "2018-07-05", "2018-07-08", "2018-07-23")
 BANDS = ("B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B11", "B12")
 
 
-def write_tif(path: Path, data: np.ndarray, like: Path | None = None, **profile) -> Path:
-    """Write ``data (C, H, W)`` as a GeoTIFF; georeferencing copied from ``like`` unless given."""
-    data = np.asarray(data)
-    base = {"driver": "GTiff", "count": data.shape[0], "height": data.shape[1], "width": data.shape[2],
-            "dtype": data.dtype}
-    descriptions = profile.pop("descriptions", None)
-    tags = profile.pop("tags", None)
-    if like is not None:
-        with rasterio.open(like) as src:
-            base.update(crs=src.crs, transform=src.transform)
-    base.update(profile)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with rasterio.open(path, "w", **base) as dst:
-        dst.write(data)
-        if descriptions:
-            dst.descriptions = tuple(descriptions)
-        if tags:
-            dst.update_tags(**tags)
-    return path
 
 
 def read_tif(path: Path) -> np.ndarray:

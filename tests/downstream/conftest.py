@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+
 import datetime as dt
 from pathlib import Path
 
 import numpy as np
 import pytest
-import rasterio
 from affine import Affine
+from tests import fakes
 from rasterio.crs import CRS
 
 TINY = dict(encoder_widths=(8, 8, 8, 16), decoder_widths=(8, 8, 8, 16), d_model=16, n_q=4, n_layers=1, n_heads=2,
@@ -30,12 +32,8 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     return d
 
 
-def write_tif(path: Path, a: np.ndarray, transform=TRANSFORM, crs=CRS_UTM) -> None:
-    a = a if a.ndim == 3 else a[None]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with rasterio.open(path, "w", driver="GTiff", height=a.shape[1], width=a.shape[2], count=a.shape[0],
-                       dtype=a.dtype.name, crs=crs, transform=transform) as dst:
-        dst.write(a)
+#: ``write_tif(path, data)`` on the sites' grid (:func:`tests.fakes.write_tif`).
+write_tif = functools.partial(fakes.write_tif, transform=TRANSFORM, crs=CRS_UTM)
 
 
 def make_site(root: Path, years=(2018, 2019), size: int = 32, dates_per_year: int = 6, seed: int = 0) -> Path:

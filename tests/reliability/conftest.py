@@ -3,6 +3,8 @@ the one check every user mistake must pass (exit 2, one line on stderr, nothing 
 
 from __future__ import annotations
 
+import functools
+
 import datetime as dt
 import re
 import shutil
@@ -11,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import rasterio
 import torch
 from rasterio.transform import from_origin
 
+from tests import fakes
 from alise.cli import main
 from alise.config import ALISEConfig
 
@@ -28,15 +30,8 @@ TINY = ALISEConfig(encoder_widths=(8, 8, 8, 16), decoder_widths=(8, 8, 8, 16), d
                    d_ffn=32, n_q=2, proj_heads=2, proj_d_k=4, d_emb=16, d_proj_hidden=16, n_dates=6)
 
 
-def write_tif(path: Path, data: np.ndarray, transform=TRANSFORM, crs=CRS, **profile) -> Path:
-    """Write ``data`` ((C, H, W) or (H, W)) as a GeoTIFF on the sites' grid unless told otherwise."""
-    a = np.asarray(data)
-    a = a if a.ndim == 3 else a[None]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with rasterio.open(path, "w", driver="GTiff", height=a.shape[1], width=a.shape[2], count=a.shape[0],
-                       dtype=a.dtype.name, crs=crs, transform=transform, **profile) as dst:
-        dst.write(a)
-    return path
+#: ``write_tif(path, data, **profile)`` on the sites' grid unless told otherwise (:func:`tests.fakes.write_tif`).
+write_tif = functools.partial(fakes.write_tif, transform=TRANSFORM, crs=CRS)
 
 
 def make_site(root: Path, size: int = SIZE, dates=DATES, seed: int = 0) -> Path:
