@@ -59,9 +59,9 @@ class CubeSource(SITSSource):
     layout = "cube"
 
     def __init__(self, path: str | Path, *, clear_scl=DEFAULT_CLEAR_SCL, start=None, end=None,
-                 offset: float | str = "auto"):
+                 offset: float | str = "auto", dataset=None):
         path = Path(path)
-        ds = _open(path)
+        ds = _open(path) if dataset is None else dataset  # an xarray.Dataset built elsewhere (STAC)
         cands = [v for v in ("s2", "reflectance", "dn") if v in ds.data_vars]
         cands = cands or [v for v, da in ds.data_vars.items() if set(da.dims) == set(_DIMS)]
         if len(cands) != 1:

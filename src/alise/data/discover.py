@@ -11,6 +11,8 @@ the series it holds:
 * a **PASTIS root** (``metadata.geojson`` + ``DATA_S2/``) → one :class:`PastisSource` per patch;
   a single ``DATA_S2/S2_<ID>.npy`` path → that patch;
 * a **cube** (``*.zarr`` store, ``*.nc`` file) → one :class:`CubeSource`;
+* a **STAC ItemCollection** (``*.json`` / ``*.geojson`` of Sentinel-2 L2A items) → one
+  :class:`~alise.data.stac.StacSource`, loaded lazily through odc-stac;
 * a **MultiSenGE root** (``labels/*.json``) → one :class:`MultiSenGESource` per patch;
 * any other **folder** → every site folder / PASTIS root / cube below it (up to 3 levels, hidden
   folders skipped), e.g. the output of ``alise synth`` (``OUT/site_000/`` …).
@@ -30,6 +32,7 @@ from pathlib import Path
 from alise.dates import compile_date_pattern
 from alise.errors import AliseError
 from alise.data.cube import CubeSource, is_cube
+from alise.data.stac import StacSource, is_stac
 from alise.data.filelist import ListSource, is_file_list
 from alise.data.folder import IMAGE_DIRS, FolderSource, has_dated_images
 from alise.data.hints import deeper, misplaced
@@ -44,7 +47,7 @@ _MAX_DEPTH = 3
 
 def detect_layout(path: Path, date_pattern=None) -> str | None:
     """``"folder"``, ``"flat"``, ``"safe"``, ``"list"``, ``"pastis"``, ``"pastis-patch"``, ``"cube"``,
-    ``"multisenge"`` or None (maybe a root of several). ``date_pattern``: see :func:`open_sources`."""
+    ``"multisenge"``, ``"stac"`` or None (maybe a root of several). ``date_pattern``: see :func:`open_sources`."""
     path = Path(path)
     if is_cube(path):  # before "folder": a zarr store may hold an s2/ variable folder
         return "cube"
@@ -58,6 +61,8 @@ def detect_layout(path: Path, date_pattern=None) -> str | None:
         return "pastis-patch"
     if is_file_list(path):
         return "list"
+    if is_stac(path):
+        return "stac"
     if is_safe_series(path):
         return "safe"
     if path.is_dir() and path.name.lower() not in IMAGE_DIRS and has_dated_images(path, date_pattern):
@@ -73,6 +78,8 @@ def _open_one(path: Path, layout: str, kw: dict) -> list[SITSSource]:
         return [dated[layout](path, clear_scl=clear_scl, date_pattern=kw.get("date_pattern"), **common)]
     if layout == "cube":
         return [CubeSource(path, clear_scl=clear_scl, **common)]
+    if layout == "stac":
+        return [StacSource(path, clear_scl=clear_scl, **common)]
     if layout == "pastis":
         return open_pastis(path, folds=kw.get("folds"), **common)
     if layout == "multisenge":

@@ -141,7 +141,10 @@ def resolve_offsets(
                     )
         untagged = np.array([i for i in sel if tags[i] is None], dtype=int)
         if untagged.size == 0:
-            decisions.append(OffsetDecision(name, sel.size, float(offsets[sel].max()), "tag", p1))
+            vals = sorted({tags[i] for i in tagged})
+            how = "tag" if len(vals) == 1 else "tags: " + ", ".join(
+                f"{sum(tags[i] == v for i in tagged)} date(s) {v:g} DN" for v in vals) + ", max shown"
+            decisions.append(OffsetDecision(name, sel.size, float(offsets[sel].max()), how, p1))
             continue
         first = dates[untagged[0]]
         if p1 is None:
