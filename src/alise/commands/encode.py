@@ -80,6 +80,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stats-windows", type=int, default=16, metavar="N",
                         help="64x64-px windows, spread over the raster, the shared GroupNorm statistics are "
                              "estimated on (default 16); a raster smaller than N windows is used whole")
+    parser.add_argument("--dask", default=None, metavar="local:N|ADDRESS",
+                        help="encode the tiles on a Dask cluster: local:N starts N worker processes, ADDRESS joins a "
+                             "running scheduler (tcp://host:8786); resumable like a one-process run (docs/encode.md)")
     parser.add_argument("--prepare", action="store_true",
                         help="only write OUT.parts/ (plan and shared statistics); run once before --shard jobs")
     parser.add_argument("--keep-parts", action="store_true", help="keep OUT.parts/ after merging")
@@ -127,6 +130,16 @@ def run(args: argparse.Namespace) -> int:
     opts = replace(opts, model_name=info["name"])
     from alise.errors import AliseError
 
+    if args.dask is not None:
+        from alise.encode.distributed import encode_on_dask, parse_dask
+
+        if opts.shard != (0, 1) or opts.prepare_only:
+            raise AliseError("--dask runs every shard itself: leave out --shard and --prepare")
+        parse_dask(args.dask)
+        res = encode_on_dask(model, source, out, opts, args.dask, threads=max(1, args.workers))
+        print(f"wrote {out} ({res['tiles_total']} tiles, {res['tiles_done']} encoded now on {res['workers']} Dask "
+              f"worker(s), {source.n_dates} dates, model {info['name']})", file=sys.stderr)
+        return 0
     try:
         report = encode(model, source, out, opts)
     except AliseError as e:
