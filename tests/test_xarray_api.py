@@ -47,12 +47,23 @@ def _cube(site):
     return cube, scl_da
 
 
-def test_a_dask_cube_encodes_like_the_folder(subset, tmp_path):
+@pytest.mark.parametrize("scheduler", ["threads", "LocalCluster"])
+def test_a_dask_cube_encodes_like_the_folder(scheduler, subset, tmp_path):
+    """Its chunks computed by the default scheduler, or by a 2-worker dask.distributed LocalCluster."""
+    import contextlib
+
     import alise.xarray
 
     assert main(["encode", str(subset), "--out", str(tmp_path / "ref.tif"), "--no-progress"]) == 0
     cube, scl = _cube(subset)
-    emb = alise.xarray.encode(cube, scl=scl, out=tmp_path / "emb.zarr")
+    with contextlib.ExitStack() as stack:
+        if scheduler == "LocalCluster":
+            from distributed import Client, LocalCluster
+
+            cluster = stack.enter_context(LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                                       dashboard_address=None))
+            stack.enter_context(Client(cluster))
+        emb = alise.xarray.encode(cube, scl=scl, out=tmp_path / "emb.zarr")
     assert emb.dims == ("query", "feature", "y", "x") and emb.chunks is not None  # lazy
     assert emb.rio.crs.to_epsg() == 32631 and "n_clear" in emb.coords and emb.attrs["ALISE_MODEL"]
     with rasterio.open(tmp_path / "ref.tif") as f:
