@@ -68,7 +68,7 @@ def test_compare_on_the_real_folder_with_a_given_ubarn(flanders, tmp_path):
     out = tmp_path / "cmp"
     rc = main(["compare", str(flanders), "--models", "ubarn-fr,presto-lp,gf-lp", "--model-dir", f"ubarn={tmp_path / 'ub'}",
                "--out", str(out), "--crop", "32", "--epochs", "1", "--block", "16", "--start", "2018-05-01",
-               "--end", "2018-07-15", "--repeats", "1"])
+               "--end", "2018-07-15", "--repeats", "1", "--steps", "300", "--patience-steps", "100"])
     assert rc == 0
     report = json.loads((out / "comparison.json").read_text())
     by = {m["kind"]: m for m in report["models"]}
