@@ -73,6 +73,7 @@ def test_alise_check_on_items_in_a_fresh_process(flanders, tmp_path):
                        timeout=120)
     assert r.returncode == 0, r.stderr
     assert "(stac layout)" in r.stdout and "4, 2018-06-28 → 2018-07-08" in r.stdout
+    assert "4 dates, per-date tags: 0 DN on 2, 1000 DN on 2" in r.stdout  # mixed baselines said as such
 
 
 def test_items_without_sentinel2_assets_are_refused_in_one_line(flanders, tmp_path, capsys):

@@ -151,6 +151,14 @@ def _labels(src: SITSSource) -> dict | None:
             "classes": [{"id": int(i), "name": names.get(int(i)), "pixels": int(n)} for i, n in zip(ids, counts)]}
 
 
+def _offset_line(o: dict) -> str:
+    p1 = "n/a" if o["clear_b02_p1"] is None else format(o["clear_b02_p1"], ".0f")
+    head = f"  offset      {o['regime']}: {o['dates']} dates, "
+    if o["how"].startswith("per-date"):  # mixed tags: the per-date values, not one number
+        return f"{head}{o['how']}; clear B02 p1 {p1}"
+    return f"{head}{o['subtracted']:g} DN subtracted ({o['how']}; clear B02 p1 {p1})"
+
+
 def format_summary(s: dict) -> str:
     """A human-readable report of one :func:`check_source` summary."""
     g, cf = s["grid"], s["clear_fraction"]
@@ -164,9 +172,7 @@ def format_summary(s: dict) -> str:
         f"  bands       {' '.join(s['bands'])}  (order: {', '.join(s['band_order'])})",
         f"  units       {s['units']}",
     ]
-    lines += [f"  offset      {o['regime']}: {o['dates']} dates, {o['subtracted']:g} DN subtracted ({o['how']}; "
-              f"clear B02 p1 {'n/a' if o['clear_b02_p1'] is None else format(o['clear_b02_p1'], '.0f')})"
-              for o in s["offset"]]
+    lines += [_offset_line(o) for o in s["offset"]]
     lines.append("  values      " + "  ".join(
         f"{b} {_fmt(v['min'])}–{_fmt(v['max'])}" for b, v in s["value_range"].items()))
     if s["labels"] is None:

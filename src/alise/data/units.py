@@ -142,8 +142,8 @@ def resolve_offsets(
         untagged = np.array([i for i in sel if tags[i] is None], dtype=int)
         if untagged.size == 0:
             vals = sorted({tags[i] for i in tagged})
-            how = "tag" if len(vals) == 1 else "tags: " + ", ".join(
-                f"{sum(tags[i] == v for i in tagged)} date(s) {v:g} DN" for v in vals) + ", max shown"
+            how = "tag" if len(vals) == 1 else "per-date tags: " + ", ".join(
+                f"{v:g} DN on {sum(tags[i] == v for i in tagged)}" for v in vals)
             decisions.append(OffsetDecision(name, sel.size, float(offsets[sel].max()), how, p1))
             continue
         first = dates[untagged[0]]
