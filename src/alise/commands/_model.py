@@ -59,3 +59,20 @@ def _looks_like_data(p) -> bool:
     if detect_layout(p) is not None or misplaced(p) is not None:  # data, or inside data (its hint is shown)
         return True
     return p.is_dir() and next(iter(_walk(p, 3)), None) is not None
+
+
+def add_raster_pass_arguments(parser) -> None:
+    """``--tile``, ``--overlap``, ``--no-progress``: the tiled encoding pass of reconstruct / change
+    (:mod:`alise.downstream.raster`)."""
+    parser.add_argument("--tile", type=int, default=None,
+                        help="tile side of the encoding pass, px (default: as alise encode)")
+    parser.add_argument("--overlap", type=int, default=32, help="tile overlap of the encoding pass, px (32)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def raster_pass_options(args, model_name: str):
+    """The validated :class:`~alise.encode.EncodeOptions` of :func:`add_raster_pass_arguments`."""
+    from alise.encode import EncodeOptions
+
+    return EncodeOptions(model_name=model_name, overwrite=args.overwrite, progress=not args.no_progress,
+                         tile=args.tile, overlap=args.overlap).validate()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 from alise.commands._inputs import add_input_arguments, input_options, input_paths, require_inputs
-from alise.commands._model import add_min_clear_argument, check_min_clear, input_min_clear, resolve_model_argument
+from alise.commands._model import (add_min_clear_argument, add_raster_pass_arguments, check_min_clear,
+                                   input_min_clear, raster_pass_options, resolve_model_argument)
 
 HELP = "change map between two series of one place: embedding distance (Eq. 12) or gap-filling baseline"
 DESCRIPTION = """\
@@ -44,9 +45,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_min_clear_argument(p)
     add_input_arguments(p)
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs (and stale resume state)")
-    p.add_argument("--tile", type=int, default=None, help="tile side of the encoding pass, px (default: as alise encode)")
-    p.add_argument("--overlap", type=int, default=32, help="tile overlap of the encoding pass, px (32)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_raster_pass_arguments(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -108,10 +107,7 @@ def run(args: argparse.Namespace) -> int:
 
     g, work = a.grid, raster.work_dir(out)
     if method == "alise":
-        from alise.encode import EncodeOptions
-
-        opts = EncodeOptions(model_name=info["name"], overwrite=args.overwrite, progress=not args.no_progress,
-                                 tile=args.tile, overlap=args.overlap).validate()
+        opts = raster_pass_options(args, info["name"])
         za, zb = (raster.embed(model, s, work / f"{k}.zarr", opts) for k, s in (("a", a), ("b", b)))
         blocks = raster.change_blocks(za, zb, model.config.n_q, model.config.d_model, g.height, g.width)
     else:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 from alise.commands._inputs import add_input_arguments, input_options, input_paths, require_inputs
-from alise.commands._model import add_min_clear_argument, check_min_clear, input_min_clear, resolve_model_argument
+from alise.commands._model import (add_min_clear_argument, add_raster_pass_arguments, check_min_clear,
+                                   input_min_clear, raster_pass_options, resolve_model_argument)
 
 HELP = "gap-filled (cloud-free) images at requested dates, decoded from the embedding"
 DESCRIPTION = """\
@@ -42,9 +43,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_min_clear_argument(p)
     add_input_arguments(p)
     p.add_argument("--overwrite", action="store_true", help="replace an existing OUT (and stale resume state)")
-    p.add_argument("--tile", type=int, default=None, help="tile side of the encoding pass, px (default: as alise encode)")
-    p.add_argument("--overlap", type=int, default=32, help="tile overlap of the encoding pass, px (32)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_raster_pass_arguments(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -98,13 +97,11 @@ def run(args: argparse.Namespace) -> int:
 
     from alise.downstream.raster import embed, reconstruct_blocks, remove_work, work_dir
     from alise.downstream.reconstruct import to_uint16
-    from alise.encode import EncodeOptions
     from alise.outputs import open_geotiff
 
     work = work_dir(args.out)
     store = embed(model, src, work / "embedding.zarr",
-                  EncodeOptions(model_name=info["name"], overwrite=args.overwrite, progress=not args.no_progress,
-                                 tile=args.tile, overlap=args.overlap).validate())
+                  raster_pass_options(args, info["name"]))
     g = src.grid
     with atomic_dir(args.out, overwrite=args.overwrite) as tmp, ExitStack() as files:
         (tmp / "s2").mkdir()
