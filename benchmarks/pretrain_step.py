@@ -1,13 +1,13 @@
 """Time pre-training steps on this machine, before and after the CPU training path; print JSON.
 
 Configurations: the paper's ([P] Table I, §III-C: full ALISE, batch 2 SITS, two views of 30
-dates, 64 × 64 crops) and the built-in model's CPU preset (``alise.presets``). For each, in one
+dates, 64 × 64 crops) and the built-in model's CPU preset (``alise.model.presets``). For each, in one
 run and on the same batch:
 
 * ``reference``: one call of the temporal part over every pixel and torch's own dropout (the
   attention-weight dropout of Table IX forces SDPA's unfused path) — the code as it was;
 * ``current``: the CPU training path — cache-sized chunks of pixel sequences under activation
-  checkpointing, and the cheaper dropout of :mod:`alise.nn.dropout`.
+  checkpointing, and the cheaper dropout of :mod:`alise.model.nn.dropout`.
 
 Reported: median seconds per optimiser step (forward + backward + Adam), GFLOP per step
 (``torch.utils.flop_counter``, attention included), achieved GFLOP/s and their ratio to the fp32
@@ -32,8 +32,8 @@ import torch
 from gemm import gemm_peak  # benchmarks/gemm.py (the script folder is on sys.path)
 
 from alise.batch import SITSBatch
-from alise.config import ALISEConfig
-from alise.model import ALISE
+from alise.model.config import ALISEConfig
+from alise.model.network import ALISE
 
 
 def views(b: int = 2, t: int = 30, h: int = 64, seed: int = 0) -> tuple[SITSBatch, SITSBatch]:
@@ -52,19 +52,19 @@ def configuration(name: str) -> tuple[ALISEConfig, int, int, int]:
     """``(config, batch, dates per view, crop)`` of a named configuration."""
     if name == "paper":
         return ALISEConfig(), 2, 30, 64
-    from alise.presets import preset
+    from alise.model.presets import preset
 
     p = preset(name)
     return p.config, p.batch_size, p.config.n_dates // 2, p.crop
 
 
 def set_mode(mode: str) -> None:
-    import alise.model
-    import alise.nn.dropout
+    import alise.model.network
+    import alise.model.nn.dropout
 
     current = mode == "current"
-    alise.nn.dropout.FAST = current
-    alise.model.TRAIN_RECOMPUTE_TOKENS = (1 << 17) if current else (1 << 62)
+    alise.model.nn.dropout.FAST = current
+    alise.model.network.TRAIN_RECOMPUTE_TOKENS = (1 << 17) if current else (1 << 62)
 
 
 def step_flops(model: ALISE, batch) -> float:

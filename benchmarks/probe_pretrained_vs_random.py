@@ -36,8 +36,8 @@ def main(argv=None) -> int:
     def alise(argv):  # the commands' own reports go to stderr: stdout carries only this JSON
         with contextlib.redirect_stdout(sys.stderr):
             return alise_cli(argv)
-    from alise.model import ALISE
-    from alise.model_io import load
+    from alise.model.network import ALISE
+    from alise.model.io import load
 
     pre = load(a.model)
     out = {}

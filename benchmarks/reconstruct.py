@@ -2,7 +2,7 @@
 
 Every ``--every``-th date with at least ``--min-clear`` clear pixels is hidden; the model encodes the
 other dates and its decoder predicts the hidden ones ([P] Eq. 8–9), linear gap-filling
-(:func:`alise.gapfill.gapfill_linear`) interpolates them from the same context. Errors are in
+(:func:`alise.baselines.gapfill.gapfill_linear`) interpolates them from the same context. Errors are in
 digital numbers (reflectance × 10 000) over the held-out clear pixels, all bands.
 
     python benchmarks/reconstruct.py MODEL DATA [--every 5] [--start 2018-01-01 --end 2018-12-31]
@@ -31,7 +31,7 @@ def main(argv=None) -> int:
     from alise.downstream import open_inputs
     from alise.downstream.features import SITSStore
     from alise.downstream.reconstruct import heldout_comparison
-    from alise.model_io import load
+    from alise.model.io import load
 
     model = load(a.model)
     results = []

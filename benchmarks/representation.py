@@ -141,7 +141,7 @@ def main(argv=None) -> int:
     from alise.downstream.features import FeatureCache, SITSStore
     from alise.downstream.probe import LabelSpace, ProbeConfig, alise_parts
     from alise.metrics import nyquist_share
-    from alise.model_io import load_model
+    from alise.model.io import load_model
 
     started = time.time()
     sources = open_sources([data])

@@ -8,9 +8,9 @@ import json
 import pytest
 import rasterio
 
-from alise import models, presets
+from alise.model import builtin as models, presets
 from alise.cli import main
-from alise.model_io import load_model
+from alise.model.io import load_model
 
 
 def test_the_default_model_is_shipped_with_its_card():

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from alise.errors import AliseError
-from alise.gapfill import gapfill_linear, gf_change_distance, gf_features, regular_grid, year_grid
+from alise.baselines.gapfill import gapfill_linear, gf_change_distance, gf_features, regular_grid, year_grid
 
 
 def _slow_gapfill(x, days, valid, grid):

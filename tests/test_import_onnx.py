@@ -7,8 +7,8 @@ from safetensors.torch import load_file
 
 import alise
 from alise.cli import main
-from alise.malice import load_malice
-from alise.published import read_stats_csv
+from alise.weights.malice import load_malice
+from alise.weights.published import read_stats_csv
 
 
 def _encode(model, x, days, valid):
@@ -32,7 +32,7 @@ def test_import_reproduces_onnx_runtime_outputs(tmp_path, shared_weights, capsys
 
 
 def test_import_matches_safetensors_on_random_inputs(tmp_path, shared_weights):
-    from alise.published import import_onnx
+    from alise.weights.published import import_onnx
 
     imported, facts = import_onnx(shared_weights / "alise" / "malice_s2.onnx")
     assert facts["pe_base"] == 10000.0 and facts["variant"]["down_kernel"] == 2

@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import importlib
 
-__version__ = "0.1.0"
+from alise._version import __version__
 
 _LAZY = {
-    "ALISE": "alise.model",
-    "ALISEConfig": "alise.config",
-    "load": "alise.model_io",
-    "load_model": "alise.model_io",
+    "ALISE": "alise.model.network",
+    "ALISEConfig": "alise.model.config",
+    "load": "alise.model.io",
+    "load_model": "alise.model.io",
     "days_since_origin": "alise.dates",
     "open_source": "alise.data",
     "SITS": "alise.batch",

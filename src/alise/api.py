@@ -130,7 +130,7 @@ def encode_array(dn, dates, valid=None, model=None, *, min_clear: float | None =
     from alise.encode.array import encode_array as encode_normalised, model_multiple
     from alise.encode.groupstats import MODES
     from alise.encode.tiling import auto_tile, validate_tiling
-    from alise.model import _input_warnings
+    from alise.model.network import _input_warnings
 
     model = _resolve_model(model)
     arr = _as_numpy(dn, "dn")
@@ -197,7 +197,7 @@ def encode_array(dn, dates, valid=None, model=None, *, min_clear: float | None =
 
 @functools.lru_cache(maxsize=4)
 def _builtin(name: str | None):
-    from alise.model_io import load_model
+    from alise.model.io import load_model
 
     return load_model(name)[0]
 
@@ -206,11 +206,11 @@ def _resolve_model(model):
     if model is None:
         return _builtin(None)
     if isinstance(model, (str, Path)):
-        from alise import models
+        from alise.model import builtin as models
 
         if str(model) in models.names():
             return _builtin(str(model))
-        from alise.model_io import load
+        from alise.model.io import load
 
         return load(model)
     return model

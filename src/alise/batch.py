@@ -13,7 +13,7 @@ field           shape            dtype    meaning
 ``labels``      (B, H, W)        int64    optional class map (``ignore_index`` where unlabeled)
 ``origin``      (row, col)       int      top-left pixel of the batch in the frame of its crop
                                           (two views of one crop may be translated, see
-                                          :mod:`alise.views`); (0, 0) otherwise
+                                          :mod:`alise.train.views`); (0, 0) otherwise
 =============== ================ ======== ==================================================
 """
 

@@ -20,7 +20,7 @@ import pkgutil
 import signal
 import sys
 
-from alise import __version__
+from alise._version import __version__
 from alise.errors import AliseError
 
 

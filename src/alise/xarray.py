@@ -51,7 +51,7 @@ def encode(cube, model=None, *, out: str | Path | None = None, valid=None, scl=N
     from alise.encode import EncodeOptions
     from alise.encode import encode as encode_raster
     from alise.errors import AliseError
-    from alise.model_io import load_model
+    from alise.model.io import load_model
 
     if isinstance(cube, xr.DataArray):
         extra = {k: v for k, v in (("valid", valid), ("scl", scl)) if v is not None}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from alise.cli import main
-from alise.model import ALISE
+from alise.model.network import ALISE
 
 
 def test_info_on_default_model(tmp_path, capsys):

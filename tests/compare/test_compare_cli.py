@@ -62,7 +62,7 @@ def test_compare_every_model_on_synthetic_data(synth_root, tmp_path):
 @pytest.mark.slow
 def test_compare_on_the_real_folder_with_a_given_ubarn(flanders, tmp_path):
     from alise.baselines.ubarn import UBARN
-    from alise.config import ALISEConfig, parse_overrides
+    from alise.model.config import ALISEConfig, parse_overrides
 
     UBARN(ALISEConfig().replace(**parse_overrides(TINY))).save(tmp_path / "ub")
     out = tmp_path / "cmp"

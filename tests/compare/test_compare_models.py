@@ -11,7 +11,7 @@ from alise.batch import SITSBatch
 from alise.compare import human_count, trainable_parameter_counts
 from alise.baselines import UBarnFeatureHead
 from alise.compare.runners import REGISTRY, UBarnSegmenter, _UTAEForward, build_utae, gf_grid
-from alise.config import ALISEConfig, parse_overrides
+from alise.model.config import ALISEConfig, parse_overrides
 from alise.downstream.features import FeatureTable
 from alise.downstream.heads import count_parameters
 from alise.errors import AliseError
@@ -70,14 +70,14 @@ def test_ubarn_loss_only_sees_corrupted_dates():
     loss = model.pretrain_step(batch, g())["loss"]
     x_in, _ = model.corrupt(batch, g())
     x_hat = model.reconstruct(x_in, batch.days, batch.valid_dates)
-    from alise.losses import reconstruction_loss
+    from alise.model.losses import reconstruction_loss
 
     assert torch.allclose(loss, reconstruction_loss(batch.x, x_hat, batch.valid_pixels, masked))
     assert not torch.allclose(loss, reconstruction_loss(batch.x, x_hat, batch.valid_pixels, batch.valid_dates))
 
 
 def test_ubarn_export_is_an_alise_directory(tmp_path):
-    from alise.model_io import load
+    from alise.model.io import load
 
     model = UBARN(TINY_CFG, mask_ratio=0.4)
     with torch.no_grad():
@@ -159,7 +159,7 @@ def test_every_registry_entry_builds_parts_its_mode_can_train(synth_root):
     from alise.compare.runners import Task
     from alise.data import open_sources, sample_clear_pixels
     from alise.downstream.probe import LabelSpace, ProbeConfig
-    from alise.model import ALISE
+    from alise.model.network import ALISE
     from alise.normalise import NormStats
 
     sources = open_sources(synth_root)

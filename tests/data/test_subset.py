@@ -29,11 +29,11 @@ def test_no_date_clear_enough_is_a_user_error(flanders):
 
 
 def test_the_filter_is_saved_with_the_model_and_used_by_its_features(tmp_path, flanders):
-    from alise.config import ALISEConfig
+    from alise.model.config import ALISEConfig
     from alise.downstream.features import FeatureCache, SITSStore
-    from alise.model import ALISE
-    from alise.model_io import load
-    from alise.presets import TINY_ARCH
+    from alise.model.network import ALISE
+    from alise.model.io import load
+    from alise.model.presets import TINY_ARCH
 
     torch.manual_seed(0)
     model = ALISE(ALISEConfig().replace(**TINY_ARCH))

@@ -23,8 +23,8 @@ TRANSFORM = Affine(10.0, 0.0, 501360.0, 0.0, -10.0, 5629680.0)
 def tiny_model_dir(tmp_path_factory) -> Path:
     import torch
 
-    from alise.config import ALISEConfig
-    from alise.model import ALISE
+    from alise.model.config import ALISEConfig
+    from alise.model.network import ALISE
 
     torch.manual_seed(0)
     d = tmp_path_factory.mktemp("model") / "tiny"

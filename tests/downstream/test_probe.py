@@ -16,7 +16,7 @@ from alise.downstream.features import FeatureCache, SITSStore
 from alise.downstream.probe import LabelSpace, Probe, ProbeConfig, alise_parts
 from alise.errors import AliseError
 from alise.metrics import segmentation_metrics
-from alise.model_io import load
+from alise.model.io import load
 from alise.splits import spatial_block_split
 
 FAST = ["--epochs", "2", "--min-steps-per-epoch", "2", "--lr", "1e-2", "--crop", "32", "--repeats", "1"]

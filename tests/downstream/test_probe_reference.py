@@ -61,7 +61,7 @@ def sklearn_f1(features: np.ndarray, labels: np.ndarray, runs, label_space, cs) 
 def published(tmp_path_factory, shared_weights):
     from safetensors.torch import load_file
 
-    from alise.malice import load_malice
+    from alise.weights.malice import load_malice
 
     model = load_malice(load_file(shared_weights / "alise" / "malice_s2_encoder.safetensors"))
     out = tmp_path_factory.mktemp("published") / "malice-s2"
@@ -76,7 +76,7 @@ def test_lp_agrees_with_sklearn_and_the_published_encoder_beats_its_random_twin(
     from alise.data import open_sources
     from alise.downstream.features import FeatureCache, SITSStore
     from alise.downstream.probe import LabelSpace, ProbeConfig
-    from alise.model_io import load
+    from alise.model.io import load
 
     out = tmp_path / "probe"
     assert main(["probe", str(published), str(flanders), "--mode", "lp", "--repeats", str(SEEDS), "--out", str(out),
@@ -119,7 +119,7 @@ def test_lp_agrees_with_sklearn_and_the_published_encoder_beats_its_random_twin(
 def test_random_twin_restores_normalisation_layers_and_can_calibrate_them(published, flanders):
     from alise.data import open_sources
     from alise.downstream.controls import random_twin
-    from alise.model_io import load
+    from alise.model.io import load
 
     model = load(published)
     assert model.config.fold_bn

@@ -11,7 +11,7 @@ from alise.cli import main
 from alise.data import open_source
 from alise.downstream.features import SITSStore
 from alise.downstream.reconstruct import heldout_comparison
-from alise.model_io import load
+from alise.model.io import load
 
 
 def test_reconstruct_cli_writes_uint16_on_input_grid(tiny_model_dir, site, tmp_path):

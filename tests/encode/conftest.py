@@ -11,8 +11,8 @@ import rasterio
 import torch
 from rasterio.transform import from_origin
 
-from alise.config import ALISEConfig
-from alise.model import ALISE
+from alise.model.config import ALISEConfig
+from alise.model.network import ALISE
 
 DATES = [dt.date(2018, 3, 2), dt.date(2018, 4, 11), dt.date(2018, 5, 21), dt.date(2018, 7, 5), dt.date(2018, 9, 18)]
 TRANSFORM = from_origin(500000.0, 5650000.0, 10.0, 10.0)

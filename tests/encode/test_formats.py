@@ -66,7 +66,7 @@ def test_zarr_opens_in_gdal_and_xarray_with_dims_coords_and_crs(outputs, site):
 def test_outputs_describe_themselves(outputs, model):
     import xarray as xr
 
-    from alise.model_io import model_metadata
+    from alise.model.directory import model_metadata
 
     paths, _ = outputs
     dates = [d.isoformat() for d in DATES]

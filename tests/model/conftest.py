@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from alise.batch import SITSBatch
-from alise.config import ALISEConfig
+from alise.model.config import ALISEConfig
 from alise.normalise import NormStats
 
 TINY = ALISEConfig(
@@ -17,7 +17,7 @@ TINY_NORM = NormStats(median=(0.0,) * 3, qmin=(-1.0,) * 3, qmax=(1.0,) * 3, band
 
 
 def tiny_model(seed: int = 0, **overrides):
-    from alise.model import ALISE
+    from alise.model.network import ALISE
 
     torch.manual_seed(seed)
     return ALISE(TINY.replace(**overrides) if overrides else TINY, TINY_NORM)

@@ -157,7 +157,7 @@ def test_latent_projector_skipped_without_latent_losses(make_model, make_batch):
 
 def test_pretrain_step_reconstructs_across_views(make_model, make_batch):
     """rec is ½(l(A | Y^B) + l(B | Y^A)) (Eq. 10), computed here by hand from encode/decode."""
-    from alise.losses import reconstruction_loss
+    from alise.model.losses import reconstruction_loss
 
     model = make_model(dropout=0.0).eval()
     a, b = _views(make_batch)

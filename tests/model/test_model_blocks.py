@@ -8,9 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from alise.config import ALISEConfig
-from alise.model import ALISE
-from alise.nn import CrossReconstructionDecoder, SpatialSpectralEncoder, TemporalProjector, TransformerLayer, date_encoding
+from alise.model.config import ALISEConfig
+from alise.model.network import ALISE
+from alise.model.nn import CrossReconstructionDecoder, SpatialSpectralEncoder, TemporalProjector, TransformerLayer, date_encoding
 
 
 def test_paper_parameter_counts():

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from alise.config import ALISEConfig, parse_overrides
+from alise.model.config import ALISEConfig, parse_overrides
 from alise.errors import AliseError
 
 
@@ -74,8 +74,8 @@ def test_from_dict_rejects_wrong_types():
 
 
 def test_format_overrides_is_read_back_by_parse_overrides():
-    from alise.config import format_overrides, parse_overrides
-    from alise.presets import CPU_SMALL_ARCH
+    from alise.model.config import format_overrides, parse_overrides
+    from alise.model.presets import CPU_SMALL_ARCH
 
     items = format_overrides({**CPU_SMALL_ARCH, "w_inv": 0.0, "fold_bn": False})
     assert "encoder_widths=16,16,16,32" in items and "w_inv=0.0" in items

@@ -1,5 +1,5 @@
 """config.json is covered by ``config_sha256``: edits after saving are refused, older directories
-without the field still load, :func:`alise.model_io.reseal` records an intended edit."""
+without the field still load, :func:`alise.model.io.reseal` records an intended edit."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ import shutil
 import pytest
 import torch
 
-from alise import models
+from alise.model import builtin as models
 from alise.errors import AliseError
-from alise.model_io import config_digest, load, load_model, reseal
+from alise.model.directory import config_digest
+from alise.model.io import load, load_model, reseal
 
 
 @pytest.fixture

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from alise.errors import AliseError
-from alise.model_io import load, save
+from alise.model.directory import save
+from alise.model.io import load
 
 
 @pytest.fixture
@@ -114,7 +115,7 @@ def test_load_refuses_non_finite_weights(tmp_path):
     from safetensors.torch import load_file, save_file
 
     from alise import ALISE, ALISEConfig, AliseError
-    from alise.model_io import load
+    from alise.model.io import load
 
     cfg = ALISEConfig(encoder_widths=(8, 8, 8, 16), decoder_widths=(8, 8, 8, 16), d_model=16, n_heads=2,
                       d_ffn=32, proj_d_k=4, d_emb=16, d_proj_hidden=16)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from alise.losses import covariance_loss, cross_reconstruction_loss, invariance_loss, reconstruction_loss
+from alise.model.losses import covariance_loss, cross_reconstruction_loss, invariance_loss, reconstruction_loss
 
 
 def _rec_loop(x, x_hat, vp, vd):

@@ -7,8 +7,8 @@ import torch
 from safetensors.torch import load_file
 
 from alise.errors import AliseError
-from alise.malice import load_malice, malice_config, malice_state_dict
-from alise.model import ALISE
+from alise.weights.malice import load_malice, malice_config, malice_state_dict
+from alise.model.network import ALISE
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import torch
 
 from alise.batch import SITS
 from alise.errors import AliseError
-from alise.views import collate_views, make_views, view_indices
+from alise.train.views import collate_views, make_views, view_indices
 
 
 @pytest.mark.parametrize("total, n_dates, t_w", [(100, 60, 2), (100, 60, 5), (45, 60, 2), (61, 60, 1), (30, 10, 3)])
@@ -71,7 +71,7 @@ def test_too_short_or_unsorted_series_are_user_errors():
 def test_translated_views_are_windows_of_one_crop_and_the_losses_align_them():
     """view_shift: each view is a window of the (H + s)² sample at its own offset; on their overlap
     (model._overlap) both show the same place, so a time-invariant scene reconstructs exactly."""
-    from alise.model import _overlap
+    from alise.model.network import _overlap
 
     s, h = 5, 16
     rows = torch.arange(h + s, dtype=torch.float32)

@@ -18,7 +18,7 @@ from rasterio.transform import from_origin
 
 from tests import fakes
 from alise.cli import main
-from alise.config import ALISEConfig
+from alise.model.config import ALISEConfig
 
 CRS = "EPSG:32631"
 TRANSFORM = from_origin(500000.0, 5650000.0, 10.0, 10.0)
@@ -61,7 +61,7 @@ def make_site(root: Path, size: int = SIZE, dates=DATES, seed: int = 0) -> Path:
 
 
 def tiny_model(seed: int = 0, **overrides):
-    from alise.model import ALISE
+    from alise.model.network import ALISE
 
     torch.manual_seed(seed)
     return ALISE(TINY.replace(**overrides) if overrides else TINY).eval()

@@ -16,8 +16,8 @@ import time
 
 import torch
 
-from alise.config import ALISEConfig
-from alise.model import ALISE
+from alise.model.config import ALISEConfig
+from alise.model.network import ALISE
 
 #: The tiny configuration of tests/reliability (conftest.TINY).
 TINY = ALISEConfig(encoder_widths=(8, 8, 8, 16), decoder_widths=(8, 8, 8, 16), d_model=16, n_layers=1, n_heads=2,

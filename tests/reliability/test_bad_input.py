@@ -150,7 +150,7 @@ def _edit_config(fn):
 
 def _other_bands(m: Path) -> Path:
     """A valid model for 4 bands (B02 B03 B04 B08): the 10-band data cannot feed it."""
-    from alise.model import ALISE
+    from alise.model.network import ALISE
     from alise.normalise import NormStats
 
     shutil.rmtree(m)

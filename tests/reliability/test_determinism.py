@@ -14,7 +14,7 @@ import torch
 
 from alise.batch import SITS, collate
 from alise.data import open_source
-from alise.views import collate_views
+from alise.train.views import collate_views
 
 from .conftest import TINY, run_cli, tiny_model
 
@@ -50,7 +50,7 @@ def test_training_steps_are_bit_identical_under_a_seed():
 
 
 def test_embeddings_are_bit_identical_for_the_same_weights(model_dir):
-    from alise.model_io import load
+    from alise.model.io import load
 
     batch = collate([_series(1), _series(2, t=4)])
     outs = []

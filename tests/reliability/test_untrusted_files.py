@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from alise.errors import AliseError
-from alise.model_io import load
+from alise.model.io import load
 
 from .conftest import assert_user_error, run_cli, tiny_model
 

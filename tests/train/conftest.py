@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from alise.batch import SITSBatch
-from alise.config import ALISEConfig
+from alise.model.config import ALISEConfig
 
 #: ``--set`` items of a tiny ALISE (seconds per epoch on one CPU thread).
 TINY_SET = ["encoder_widths=8,8,8,16", "decoder_widths=8,8,8,16", "d_model=16", "n_heads=2", "d_ffn=32",

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from alise.losses import cross_reconstruction_loss
+from alise.model.losses import cross_reconstruction_loss
 from alise.normalise import NormStats
 from alise.train.module import PretrainModule, band_mean_baseline
 

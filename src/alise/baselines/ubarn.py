@@ -15,11 +15,11 @@ recover them. ALISE's paper re-trains it "with the same pre-training configurati
   random; their images are replaced by 0 (the per-band median in normalised units) while their
   dates stay in the positional encoding, so the Transformer knows *when* to reconstruct;
 * reconstruction head: one ``Linear(D → C)`` shared by all dates, ``(B, T, D, H, W) → (B, T, C, H, W)``;
-* loss: the Eq. 11 reduction of :func:`alise.losses.reconstruction_loss` restricted to the
+* loss: the Eq. 11 reduction of :func:`alise.model.losses.reconstruction_loss` restricted to the
   corrupted dates and their clear pixels (clouds never enter the loss, as in ALISE).
 
 Export (``save``): an ordinary ALISE model directory (``config.json`` + ``model.safetensors``,
-loadable by :func:`alise.model_io.load`) whose U-Net and Transformer weights are U-BARN's, plus
+loadable by :func:`alise.model.io.load`) whose U-Net and Transformer weights are U-BARN's, plus
 ``ubarn.json`` (marker: kind, mask ratio, pre-training record) and ``ubarn_head.safetensors``
 (the reconstruction head). The temporal projector, decoder and latent projector of that
 directory are untouched random initialisations: use ``model.sste(...)``, never ``encode``.
@@ -37,9 +37,9 @@ import torch
 from torch import Tensor, nn
 
 from alise.batch import SITSBatch, collate
-from alise.config import ALISEConfig
+from alise.model.config import ALISEConfig
 from alise.errors import AliseError
-from alise.losses import reconstruction_loss
+from alise.model.losses import reconstruction_loss
 from alise.normalise import NormStats
 
 MARKER = "ubarn.json"
@@ -61,7 +61,7 @@ class UBARN(nn.Module):
 
     def __init__(self, config: ALISEConfig = ALISEConfig(), norm: NormStats | None = None, mask_ratio: float = 0.5):
         super().__init__()
-        from alise.model import ALISE
+        from alise.model.network import ALISE
 
         if not 0.0 < mask_ratio < 1.0:
             raise AliseError(f"U-BARN mask_ratio must be in (0, 1), got {mask_ratio}")
@@ -71,7 +71,7 @@ class UBARN(nn.Module):
 
     @property
     def config(self) -> ALISEConfig:
-        return self.alise.config
+        return self.alise.model.config
 
     @property
     def norm(self) -> NormStats:
@@ -124,7 +124,7 @@ class UBARN(nn.Module):
         """Write the ALISE-compatible directory described in the module docstring (atomically)."""
         from safetensors.torch import save_file
 
-        from alise.model_io import save
+        from alise.model.directory import save
         from alise.outputs import atomic_dir, check_output
 
         dest = check_output(directory, overwrite)
@@ -146,7 +146,7 @@ def load_ubarn(directory: str | os.PathLike) -> UBARN:
     """Load a directory written by :meth:`UBARN.save` (eval mode)."""
     from safetensors.torch import load_file
 
-    from alise.model_io import load
+    from alise.model.io import load
 
     d = Path(directory)
     if not is_ubarn_dir(d):
@@ -154,7 +154,7 @@ def load_ubarn(directory: str | os.PathLike) -> UBARN:
                          "'alise compare ... --models ubarn-fr' or pass ubarn=DIR of such a directory")
     meta = json.loads((d / MARKER).read_text())
     alise = load(d)
-    model = UBARN(alise.config, alise.norm, mask_ratio=float(meta.get("mask_ratio", 0.5)))
+    model = UBARN(alise.model.config, alise.norm, mask_ratio=float(meta.get("mask_ratio", 0.5)))
     model.alise = alise
     if (d / HEAD_FILE).is_file():
         model.head.load_state_dict(load_file(str(d / HEAD_FILE)))

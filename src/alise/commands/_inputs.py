@@ -48,7 +48,7 @@ def require_inputs(paths: list, first_positional: str | None = None, most: int |
     named if it does not exist, as the readers would have), or with more than ``most``."""
     from pathlib import Path
 
-    from alise import models
+    from alise.model import builtin as models
     from alise.errors import AliseError
 
     if most is not None and len(paths) > most:

@@ -3,7 +3,7 @@
 ``alise encode DATA --out x`` and ``alise encode MODEL DATA --out x`` both work. The first
 positional argument is the model when every data slot of the command is filled by the others,
 when it names a built-in model or holds a ``config.json``; it is data (and the built-in default
-model, :data:`alise.models.DEFAULT`, is used) when it is an input the readers recognise. Anything
+model, :data:`alise.model.builtin.DEFAULT`, is used) when it is an input the readers recognise. Anything
 else is handed to the model loader, whose message says what is wrong with it.
 """
 
@@ -17,7 +17,7 @@ def resolve_model_argument(model: str | None, data: list[str], max_data: int | N
     """
     from pathlib import Path
 
-    from alise import models
+    from alise.model import builtin as models
 
     if model is None:
         return None, list(data)

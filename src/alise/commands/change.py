@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     if args.truth is not None and not Path(args.truth).is_file():
         raise AliseError(f"--truth {args.truth}: no such file")
 
-    from alise.model_io import load_model
+    from alise.model.io import load_model
 
     model, info = load_model(model_arg)
     a, b, truth = _pair(args.a, args.b, years, **input_options(args))

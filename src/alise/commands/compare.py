@@ -26,7 +26,7 @@ pretrain' job; U-BARN: masked-acquisition reconstruction with ALISE's recipe) fo
 --pretrain-steps steps, which you must give: without it, one step is timed and the command stops
 with the estimated duration. The table says what was pre-trained and how.
 
---preset NAME (alise.presets) sets the architecture of the models built here (ALISE, U-BARN;
+--preset NAME (alise.model.presets) sets the architecture of the models built here (ALISE, U-BARN;
 U-TAE follows the U-Net widths), their pre-training recipe and the training budget:
   paper      (default) the paper's architecture and protocol (64 px crops; end to end: epochs of
              >= 25 steps, patience 20 epochs, at most 120; adam: 3000 steps, patience 1000);
@@ -128,8 +128,8 @@ def run(args: argparse.Namespace) -> int:
             raise AliseError(f"--{name.replace('_', '-')} must be > 0 (got {getattr(args, name)})")
     if args.pretrain_steps is not None and args.pretrain_steps <= 0:
         raise AliseError(f"--pretrain-steps must be > 0 (got {args.pretrain_steps})")
-    from alise.config import parse_overrides
-    from alise.presets import preset
+    from alise.model.config import parse_overrides
+    from alise.model.presets import preset
 
     pre = preset(args.preset)
     config = pre.config.replace(**parse_overrides(args.set))
@@ -263,13 +263,13 @@ def _split_text(split: dict) -> str:
 def _alise(args, pre, dirs, config, crop, tmp, data_text, log, pretrain_runs, kinds, progress, data_norm):
     """The ALISE model: loaded from --model-dir, or pre-trained here with the 'alise pretrain' job."""
     from alise.compare.runners import REGISTRY
-    from alise.model_io import load_model
+    from alise.model.io import load_model
 
     if "alise" in dirs:
         model, info = load_model(None if dirs["alise"] == "builtin" else dirs["alise"])
         return model, f"given: {info['name']}"
     if not any(REGISTRY[k].pretrained == "alise" for k in kinds):  # alise-fs: architecture + normalisation only
-        from alise.model import ALISE
+        from alise.model.network import ALISE
 
         return ALISE(config, data_norm), "✗"
     from alise.train.run import PretrainJob, run_pretraining
@@ -283,7 +283,7 @@ def _alise(args, pre, dirs, config, crop, tmp, data_text, log, pretrain_runs, ki
     record = run_pretraining(job)
     pretrain_runs["alise"] = (f"pretrain/alise: {record['steps_done']} steps, {record['epochs_done']} epochs, "
                               f"selected epoch {record['selected_epoch']}, {record['duration_s']:.0f} s")
-    from alise.model_io import load
+    from alise.model.io import load
 
     return load(out / "model"), f"pre-trained here for {args.pretrain_steps} steps on {data_text}"
 

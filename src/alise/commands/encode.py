@@ -117,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from alise.data import open_source
-    from alise.model_io import load_model
+    from alise.model.io import load_model
 
     model_arg, rest = resolve_model_argument(args.model, input_paths(args, args.path), max_data=1)
     require_inputs(rest, args.model, most=1)

@@ -30,7 +30,7 @@ def add_arguments(p) -> None:
 
 def run(args) -> int:
     from alise.outputs import check_output
-    from alise.published import import_onnx, read_stats_csv
+    from alise.weights.published import import_onnx, read_stats_csv
 
     check_output(args.out, overwrite=args.overwrite)
     norm = read_stats_csv(args.stats) if args.stats else None

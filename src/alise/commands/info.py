@@ -27,8 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from alise import models
-    from alise.model_io import load, read_metadata
+    from alise.model import builtin as models
+    from alise.model.directory import read_metadata
+    from alise.model.io import load
 
     if args.model in models.names():
         args.model = str(models.path(args.model))

@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from alise import models
+    from alise.model import builtin as models
 
     rows = [models.describe(n) for n in models.names()]
     if args.json:

@@ -18,7 +18,7 @@ t_w = 2 dates; loss w_rec*L_rec + w_inv*L_inv + w_cov*L_cov with w_rec 1, w_inv 
 260 epochs unless --max-epochs / --max-steps say otherwise. Dates whose clear fraction is below
 --min-clear (0.5, as the authors' data) are left out of the windows.
 
---preset NAME starts from a named recipe instead (alise.presets; options given here win):
+--preset NAME starts from a named recipe instead (alise.model.presets; options given here win):
   paper      the above (default)
   cpu-small  the built-in model's recipe: reduced widths, 32 px crops of 32 dates,
              cross-reconstruction only (w_inv 0), 1,500 steps (docs/pretraining.md)
@@ -82,7 +82,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def load_config(path: str | None, sets: list[str], n_dates: int | None, base_config=None):
     """``(ALISEConfig, overrides dict)`` from ``--config`` (else ``base_config``, else the paper's),
     ``--set`` and ``--n-dates`` (validated)."""
-    from alise.config import ALISEConfig, parse_overrides
+    from alise.model.config import ALISEConfig, parse_overrides
     from alise.errors import AliseError
 
     base = {} if base_config is None else base_config.to_dict()
@@ -104,7 +104,7 @@ def load_config(path: str | None, sets: list[str], n_dates: int | None, base_con
 
 
 def run(args: argparse.Namespace) -> int:
-    from alise.presets import preset
+    from alise.model.presets import preset
     from alise.commands._inputs import input_options, input_paths
     from alise.train.run import PretrainJob, run_pretraining
 

@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     from alise.downstream.features import FeatureCache, SITSStore
     from alise.downstream.probe import LabelSpace, Probe, alise_parts
     from alise.metrics import mean_std, metrics_from_confusion
-    from alise.model_io import load_model
+    from alise.model.io import load_model
 
     model, model_info = load_model(model_dir)
     sources = open_inputs(args.data, start=args.start, end=args.end, model=model, **input_options(args))

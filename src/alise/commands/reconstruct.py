@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     check_output(args.out, args.overwrite)
 
     from alise.downstream import open_inputs
-    from alise.model_io import load_model
+    from alise.model.io import load_model
 
     model, info = load_model(model_arg)
     sources = open_inputs(rest[0], start=args.start, end=args.end, model=model, **input_options(args))

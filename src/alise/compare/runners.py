@@ -36,7 +36,7 @@ import torch
 from einops import rearrange
 from torch import Tensor, nn
 
-from alise.config import ALISEConfig
+from alise.model.config import ALISEConfig
 from alise.downstream.heads import LinearProbe, count_parameters
 from alise.downstream.probe import ProbeParts
 from alise.errors import AliseError
@@ -198,14 +198,14 @@ def centre_latlon(grid) -> tuple[float, float] | None:
 
 def gf_grid(sources, step: float = 5.0) -> np.ndarray:
     """The 5-day grid over the data's period (first to last date of all sources), days since 2014-03-03."""
-    from alise.gapfill import regular_grid
+    from alise.baselines.gapfill import regular_grid
 
     return regular_grid(float(min(s.days[0] for s in sources)), float(max(s.days[-1] for s in sources)), step)
 
 
 def gf_features_fn(store, grid: np.ndarray) -> Callable[[int], np.ndarray]:
     """``fn(i) -> (G·C, H, W)``: clear observations linearly interpolated on ``grid`` (normalised units)."""
-    from alise.gapfill import gf_features
+    from alise.baselines.gapfill import gf_features
 
     def fn(i: int) -> np.ndarray:
         s = store.read(i)
@@ -252,7 +252,7 @@ def _alise(mode: str) -> Callable[[Task], ProbeParts]:
     def build(task: Task) -> ProbeParts:
         from alise.downstream.features import FeatureCache
         from alise.downstream.probe import alise_parts
-        from alise.model import ALISE
+        from alise.model.network import ALISE
 
         if mode == "fs":
             model = task.alise if task.alise is not None else ALISE(task.config, task.norm)
@@ -332,7 +332,7 @@ def _median_fn(task: Task):
 
 def _count_alise_ft(config: ALISEConfig, k: int) -> int:
     from alise.downstream.heads import SegmentationModel
-    from alise.model import ALISE
+    from alise.model.network import ALISE
 
     return count_parameters(SegmentationModel(ALISE(config), LinearProbe(config.n_q, config.d_model, k))
                             .trainable_parameters())

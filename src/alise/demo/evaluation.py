@@ -20,7 +20,7 @@ def _methods(demo: Demo) -> tuple[tuple[str, str], ...]:
 
 def _features(demo: Demo, kind: str, src, year: int | None) -> np.ndarray:
     """``(F, H, W)`` float32 per-pixel features of one series for the linear probe."""
-    from alise.gapfill import gf_features, regular_grid, year_grid
+    from alise.baselines.gapfill import gf_features, regular_grid, year_grid
 
     if kind != "gf":
         y = demo.embed(kind, src, year)

@@ -62,7 +62,7 @@ class Preset:
     real_dates: tuple[str, str] | None = None  # keep only these dates of the real patch (None: all)
 
 
-from alise.presets import TINY_ARCH, preset as _preset  # noqa: E402
+from alise.model.presets import TINY_ARCH, preset as _preset  # noqa: E402
 
 #: The full demo pre-trains with the built-in model's recipe (architecture and losses), briefly.
 DEMO_ARCH = {k: tuple(v) if isinstance(v, list) else v for k, v in _preset("cpu-small").overrides().items()
@@ -241,7 +241,7 @@ def run_demo(opts: DemoOptions) -> dict:
     out = check_output(opts.out, overwrite=opts.overwrite)
     if opts.arch not in ("demo", "paper"):
         raise AliseError(f"--arch {opts.arch!r}: choose demo (reduced widths) or paper")
-    from alise.model_io import load_model
+    from alise.model.io import load_model
 
     model, model_info = load_model(opts.model)  # a bad --model is a user mistake: refuse before any work
     real_path, real_how = resolve_real(opts.real)
@@ -301,7 +301,7 @@ def run_facts(demo: Demo) -> None:
     import sklearn
     import torch
 
-    from alise import __version__
+    from alise._version import __version__
 
     r, o = demo.results, demo.opts
     enc = r.get("throughput", {}).get("encode")

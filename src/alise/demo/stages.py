@@ -87,7 +87,7 @@ def stage_data(demo: Demo, rec: dict, real_path: Path | None) -> None:
 # ====================================================================== 2. models
 def stage_model(demo: Demo, rec: dict) -> None:
     """The evaluated encoder (built-in by default) and its random twin, the control."""
-    from alise import models
+    from alise.model import builtin as models
     from alise.downstream.controls import random_twin
 
     info, m = demo.model_info, demo.model
@@ -101,8 +101,8 @@ def stage_model(demo: Demo, rec: dict) -> None:
 
 def stage_pretrain(demo: Demo, rec: dict) -> None:
     """A short pre-training of the demo's architecture on the demo's series (the training loop at work)."""
-    from alise.config import ALISEConfig, format_overrides
-    from alise.model_io import load
+    from alise.model.config import ALISEConfig, format_overrides
+    from alise.model.io import load
     from alise.plots import plot_loss_curves
     from alise.train import PretrainJob, run_pretraining
 
@@ -181,7 +181,7 @@ def stage_gapfill(demo: Demo, rec: dict) -> None:
     import torch
 
     from alise.downstream.reconstruct import heldout_comparison, reconstruct
-    from alise.gapfill import gapfill_linear
+    from alise.baselines.gapfill import gapfill_linear
     from alise.plots import plot_image_grid, rgb_thumbnail
 
     src, yr = (demo.real, None) if demo.real is not None else (demo.synth[0], demo.p.years[-1])

@@ -11,7 +11,7 @@ have different numbers of dates and different acquisition days.
 
 GF baseline ([P] §IV-C-2): each year's clear normalised observations are linearly gap-filled onto
 the same 5-day day-of-year grid, then the mean squared difference over bands and grid dates
-(:func:`alise.gapfill.gf_change_distance`). Table IV: ALISE 0.91 AUC, GF 0.88 on RotCrop.
+(:func:`alise.baselines.gapfill.gf_change_distance`). Table IV: ALISE 0.91 AUC, GF 0.88 on RotCrop.
 
 Truth (RotCrop rule, REFERENCE §8): changed = the two years' crop labels differ, unchanged =
 equal, background (label 0 in either year) excluded. Change rasters use 1 changed, 0 unchanged,
@@ -77,7 +77,7 @@ def alise_change_map(model, s1: SITS, s2: SITS) -> np.ndarray:
 def gf_change_map(s1: SITS, s2: SITS, step: float = 5.0) -> np.ndarray:
     """GF baseline change score ([P] §IV-C-2) of two normalised series: ``(H, W)`` float32, NaN where
     a pixel has no clear observation in one of the years."""
-    from alise.gapfill import gf_change_distance
+    from alise.baselines.gapfill import gf_change_distance
 
     _check_same_size(s1, s2)
     d = gf_change_distance(s1.x, s1.days, s1.valid_pixels, s2.x, s2.days, s2.valid_pixels, step=step)

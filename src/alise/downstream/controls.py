@@ -33,7 +33,7 @@ def random_twin(model, sources=None, seed: int = 0, calibrate: bool = False, n_f
     Returns:
         A new :class:`alise.model.ALISE` in eval mode (``model`` is not modified).
     """
-    from alise.model import ALISE
+    from alise.model.network import ALISE
 
     config = model.config.replace(fold_bn=False) if model.config.fold_bn else model.config
     torch.manual_seed(seed)

@@ -561,7 +561,7 @@ def alise_parts(model, mode: str, num_classes: int, store, features=None, min_cl
     """
     from alise.downstream.features import FeatureCache
     from alise.downstream.heads import LinearProbe, SegmentationModel
-    from alise.model import ALISE
+    from alise.model.network import ALISE
 
     c = model.config
     head = LinearProbe(c.n_q, c.d_model, num_classes)

@@ -96,14 +96,21 @@ def reconstruct_blocks(model, store: Path, days_target: Sequence[float], height:
     days = torch.as_tensor(np.asarray(days_target, dtype=np.float32)).view(1, -1).to(device)
     read = embedding_rows(store, c.n_q, c.d_model)
     for r0, r1 in row_blocks(height, width, c.n_q * c.d_model):
-        y = read(r0, r1)
-        missing = torch.isnan(y).any(dim=(0, 1))  # (rows, W)
-        y = torch.nan_to_num(y, nan=0.0).unsqueeze(0).to(device)
-        with torch.inference_mode():
-            parts = [net.decode(y, days[:, s:s + chunk_dates]) for s in range(0, days.shape[1], chunk_dates)]
-            dn = net.norm.invert(torch.cat(parts, dim=1)[0], band_axis=-3).float().cpu()  # (T', C, rows, W)
-            dn = torch.where(missing, float("nan"), dn)
-        yield r0, r1, dn.numpy()
+        yield r0, r1, decode_embedding(net, read(r0, r1).to(device), days, chunk_dates)
+
+
+def decode_embedding(net, y: torch.Tensor, days: torch.Tensor, chunk_dates: int = 16) -> np.ndarray:
+    """Decoder reconstruction of one block of embedding: ``y (Q, D, h, w)`` float32 (NaN: no
+    clear observation) on ``net``'s device, ``days (1, T')`` target days since 2014-03-03 →
+    ``(T', C, h, w)`` float32 digital numbers (not rounded), NaN where ``y`` is NaN. ``net``: an
+    inference copy of the model (:func:`alise.downstream.features.inference_model`)."""
+    missing = torch.isnan(y).any(dim=(0, 1))  # (h, w)
+    y = torch.nan_to_num(y, nan=0.0).unsqueeze(0)
+    with torch.inference_mode():
+        parts = [net.decode(y, days[:, s:s + chunk_dates]) for s in range(0, days.shape[1], chunk_dates)]
+        dn = net.norm.invert(torch.cat(parts, dim=1)[0], band_axis=-3).float().cpu()  # (T', C, h, w)
+        dn = torch.where(missing.cpu(), float("nan"), dn)
+    return dn.numpy()
 
 
 def change_blocks(store_a: Path, store_b: Path, q: int, d: int, height: int, width: int

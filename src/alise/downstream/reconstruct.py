@@ -5,7 +5,7 @@ The cross-reconstruction decoder ([P] Eq. 8–9, Fig. 3) queries the aligned rep
 returns normalised reflectance; inverting the model's normalisation (§IV-A) gives digital numbers
 (reflectance × 10 000). Pre-training only ever scores the decoder on clear pixels, so its output
 is a cloud-free estimate — a learned gap-filling, compared with linear gap-filling
-(:func:`alise.gapfill.gapfill_linear`) in :func:`heldout_comparison` and ``benchmarks/reconstruct.py``.
+(:func:`alise.baselines.gapfill.gapfill_linear`) in :func:`heldout_comparison` and ``benchmarks/reconstruct.py``.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def heldout_comparison(model, sits: SITS, heldout: Sequence[int], min_clear: flo
         ``{"n_pixels", "alise": {"rmse_dn", "mae_dn", "rmse_norm"}, "gf": {...}}`` (DN = reflectance × 1e4),
         over held-out clear pixels and all bands.
     """
-    from alise.gapfill import gapfill_linear
+    from alise.baselines.gapfill import gapfill_linear
 
     t = sits.x.shape[0]
     held = np.zeros(t, bool)

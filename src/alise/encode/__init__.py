@@ -4,7 +4,7 @@
 
     from alise.encode import EncodeOptions, encode, merge
     from alise.data import open_source
-    from alise.model_io import load
+    from alise.model.io import load
 
     report = encode(load("model"), open_source("site", start="2018-01-01"), "emb.tif",
                     EncodeOptions(tile=256, overlap=32))  # the suffix picks the format: .tif COG, .zarr zarr

@@ -104,7 +104,7 @@ def estimate(unet, samples: Iterable[tuple[Tensor, tuple[slice, slice]]], n_samp
     """Raster-wide statistics of every GroupNorm layer of ``unet`` (module docstring).
 
     Args:
-        unet: a :class:`alise.nn.unet.SpatialSpectralEncoder` in eval mode, on its device.
+        unet: a :class:`alise.model.nn.unet.SpatialSpectralEncoder` in eval mode, on its device.
         samples: re-iterable of ``(x (T, C, h, w), (rows, cols))``: a tile's normalised stack (on
             the UNet's device, h and w multiples of 8) and the slices of the pixels it counts.
         n_samples: how many items ``samples`` yields (for the progress count).

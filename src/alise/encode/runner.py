@@ -173,9 +173,9 @@ def output_metadata(model, source, model_name: str = "", fmt: str = "cog") -> di
     the model (name, weights fingerprint, configuration digest), the alise version, the dates and
     input bands encoded, the input normalisation and the layout of the values (docs/encode.md,
     "Metadata"). ``fmt``: the layout differs (COG bands ``q03_d17``, zarr ``(query, feature, y, x)``)."""
-    from alise import __version__
+    from alise._version import __version__
     from alise.dates import DATE_ORIGIN
-    from alise.model_io import model_metadata
+    from alise.model.directory import model_metadata
 
     n_q, d = model.config.n_q, model.config.d_model
     layout = (f"band q{{query}}_d{{feature}}: {n_q} queries x {d} features, query-major "

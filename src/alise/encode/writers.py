@@ -172,13 +172,14 @@ def read_piece(path: Path) -> np.ndarray:
     return np.load(path, mmap_mode="r", allow_pickle=False)
 
 
-def piece_ranges(grid: TileGrid, piece: Callable[[Tile], np.ndarray], n_bands: int,
-                 band_chunk: int = 64) -> tuple[np.ndarray, np.ndarray]:
-    """Per-band ``(lo, hi)`` float64 of every piece over its pixels with a clear observation: exact
-    bounds of the blended output (a convex combination of those values); ``(0, 0)`` for a band
-    without any such pixel. Reads each piece once, ``band_chunk`` bands at a time."""
+def tile_ranges(tiles, piece: Callable[[Tile], np.ndarray], n_bands: int,
+                band_chunk: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """Per-band ``(lo, hi)`` float64 over the pixels with a clear observation of the pieces of
+    ``tiles``; ``(+inf, −inf)`` for a band without any such pixel (so that ranges of disjoint sets
+    of tiles combine by min/max into exactly the range of their union). Reads each piece once,
+    ``band_chunk`` bands at a time."""
     lo, hi = np.full(n_bands, np.inf), np.full(n_bands, -np.inf)
-    for t in grid.tiles:
+    for t in tiles:
         p = piece(t)
         mask = np.asarray(p[n_bands]) > 0
         if not mask.any():
@@ -187,9 +188,23 @@ def piece_ranges(grid: TileGrid, piece: Callable[[Tile], np.ndarray], n_bands: i
             v = np.asarray(p[b : min(b + band_chunk, n_bands)])[:, mask]
             lo[b : b + band_chunk] = np.minimum(lo[b : b + band_chunk], v.min(axis=1))
             hi[b : b + band_chunk] = np.maximum(hi[b : b + band_chunk], v.max(axis=1))
+    return lo, hi
+
+
+def finite_ranges(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(0, 0)`` for the bands :func:`tile_ranges` found empty."""
+    lo, hi = np.array(lo, np.float64), np.array(hi, np.float64)
     empty = ~np.isfinite(lo)
     lo[empty], hi[empty] = 0.0, 0.0
     return lo, hi
+
+
+def piece_ranges(grid: TileGrid, piece: Callable[[Tile], np.ndarray], n_bands: int,
+                 band_chunk: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """Per-band ``(lo, hi)`` float64 of every piece over its pixels with a clear observation: exact
+    bounds of the blended output (a convex combination of those values); ``(0, 0)`` for a band
+    without any such pixel."""
+    return finite_ranges(*tile_ranges(grid.tiles, piece, n_bands, band_chunk))
 
 
 def blocks(height: int, width: int, block: int = BLOCK) -> Iterator[tuple[int, int, int, int]]:

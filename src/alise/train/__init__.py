@@ -10,7 +10,7 @@
 * :mod:`alise.train.checkpoint` — atomic checkpoint IO plugin, seeds and RNG state;
 * :mod:`alise.train.run` — the ``alise pretrain`` job: statistics, Trainer, best-epoch export, report.
 
-The model code (:mod:`alise.model`) knows nothing of Lightning.
+The model code (:mod:`alise.model.network`) knows nothing of Lightning.
 """
 
 from __future__ import annotations

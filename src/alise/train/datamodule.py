@@ -6,7 +6,7 @@ The pipeline of one training batch ([P] §III-C, REFERENCE §6.2):
    ``(seed, epoch)``, split between the DDP processes by striding (each rank gets the same number).
 2. :class:`_EpochDataset` hands the key to :class:`alise.data.PretrainDataset`, whose random crop
    (64 × 64) and random window of N = 60 consecutive dates are functions of ``(seed, epoch, index)``.
-3. :class:`ViewCollate` splits every SITS into views A and B (Eq. 3–4, :mod:`alise.views`) with a
+3. :class:`ViewCollate` splits every SITS into views A and B (Eq. 3–4, :mod:`alise.train.views`) with a
    generator seeded by ``(seed, epoch, indices)`` and pads them into two
    :class:`~alise.batch.SITSBatch` ``x (B, T_v, C, H, W)``.
 
@@ -30,7 +30,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from alise.batch import SITS, SITSBatch
 from alise.train.checkpoint import derive_seed, generator_for
-from alise.views import collate_views
+from alise.train.views import collate_views
 
 _ORDER, _VIEWS = 101, 202  # salts: separate random streams for the data order and the views
 

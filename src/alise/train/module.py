@@ -29,8 +29,8 @@ import torch
 from torch import Tensor
 
 from alise.batch import SITSBatch
-from alise.config import ALISEConfig
-from alise.losses import cross_reconstruction_loss, reconstruction_loss
+from alise.model.config import ALISEConfig
+from alise.model.losses import cross_reconstruction_loss, reconstruction_loss
 from alise.normalise import NormStats
 from alise.train.checkpoint import collect_rng_state, restore_rng_state, seed_everything_for
 
@@ -84,7 +84,7 @@ class PretrainModule(L.LightningModule):
     def __init__(self, config: dict, norm: dict, lr: float = 1e-3, t_0: int = 2, t_mult: int = 2, seed: int = 0):
         super().__init__()
         self.save_hyperparameters()
-        from alise.model import ALISE
+        from alise.model.network import ALISE
 
         self.model = ALISE(ALISEConfig.from_dict(config), norm=NormStats.from_dict(norm))
 

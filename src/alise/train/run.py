@@ -30,7 +30,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from alise.config import ALISEConfig
+from alise.model.config import ALISEConfig
 from alise.errors import AliseError
 from alise.outputs import atomic_file, check_output
 from alise.train.checkpoint import CHECKPOINT_DIR, LAST, resume_checkpoint
@@ -295,7 +295,7 @@ def time_one_step(sources: list, config: ALISEConfig, *, crop: int = 64, batch_s
     import torch
 
     from alise.data import PretrainDataset, sample_clear_pixels
-    from alise.model import ALISE
+    from alise.model.network import ALISE
     from alise.normalise import NormStats
     from alise.train.datamodule import ViewCollate
 
@@ -354,7 +354,7 @@ def _versions() -> dict:
     import numpy
     import torch
 
-    from alise import __version__
+    from alise._version import __version__
 
     return {"alise": __version__, "python": platform.python_version(), "torch": torch.__version__,
             "lightning": lightning.__version__, "numpy": numpy.__version__}
@@ -381,7 +381,7 @@ def summarise(metrics: dict[str, dict[int, float]], best_epoch: int | None) -> d
 def export_run(job: PretrainJob, trainer, module, out: Path, *, val_desc: str, started: float, n_train: int,
                n_val: int) -> dict:
     """Export the best checkpoint to ``RUN/model`` and write metrics.csv, loss.png, run.json, README.md."""
-    from alise.model_io import save
+    from alise.model.directory import save
     from alise.plots import plot_loss_curves
     from alise.train.checkpoint import AtomicCheckpointIO
 

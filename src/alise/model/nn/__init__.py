@@ -13,12 +13,12 @@ module              block                                         paper
 =================== ============================================= ==========================
 """
 
-from alise.nn.decoder import CrossReconstructionDecoder
-from alise.nn.encoding import date_encoding
-from alise.nn.latent import LatentProjector
-from alise.nn.projector import TemporalProjector
-from alise.nn.transformer import TemporalTransformer, TransformerLayer
-from alise.nn.unet import SpatialSpectralEncoder
+from alise.model.nn.decoder import CrossReconstructionDecoder
+from alise.model.nn.encoding import date_encoding
+from alise.model.nn.latent import LatentProjector
+from alise.model.nn.projector import TemporalProjector
+from alise.model.nn.transformer import TemporalTransformer, TransformerLayer
+from alise.model.nn.unet import SpatialSpectralEncoder
 
 __all__ = [
     "CrossReconstructionDecoder",

@@ -2,7 +2,7 @@
 
 Defaults are the paper's ([P] Table I, Tables VIII–IX, §III; REFERENCE §2–§6). A handful of
 options exist only to reproduce the authors' published MALICE S2 export with the *same* code
-path (see :mod:`alise.malice`): ``down_kernel``, ``block``, ``pe_base``, ``proj_d_k``,
+path (see :mod:`alise.weights.malice`): ``down_kernel``, ``block``, ``pe_base``, ``proj_d_k``,
 ``encoder_norm`` and ``fold_bn``. With their defaults the model is the paper's.
 
 =================== ======================== ====================================================

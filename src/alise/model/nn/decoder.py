@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
-from alise.nn.encoding import date_encoding
+from alise.model.nn.encoding import date_encoding
 
 
 class CrossReconstructionDecoder(nn.Module):

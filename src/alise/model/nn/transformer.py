@@ -27,9 +27,9 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
-from alise.config import ALISEConfig
-import alise.nn.dropout as _dropout
-from alise.nn.dropout import dropout
+from alise.model.config import ALISEConfig
+import alise.model.nn.dropout as _dropout
+from alise.model.nn.dropout import dropout
 
 
 class TransformerLayer(nn.Module):
@@ -59,7 +59,7 @@ class TransformerLayer(nn.Module):
         q, k, v = rearrange(qkv, "n t (three h e) -> three n h t e", three=3, h=self.n_heads)
         if self.training and self.dropout > 0 and x.device.type == "cpu" and _dropout.FAST:
             # Dropout on the attention weights (Table IX) rules out SDPA's fused CPU kernel; written
-            # out, with the cheaper dropout of alise.nn.dropout (same operation).
+            # out, with the cheaper dropout of alise.model.nn.dropout (same operation).
             scores = (q @ k.transpose(-2, -1)) * q.shape[-1] ** -0.5  # (N, heads, T, T)
             if attend is not None:
                 scores = scores.masked_fill(~attend, float("-inf"))

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from alise.config import ALISEConfig
+from alise.model.config import ALISEConfig
 from alise.errors import AliseError
 
 

@@ -1,4 +1,8 @@
-"""Model directories: ``config.json`` + ``model.safetensors``, never pickles (DESIGN §6).
+"""The model directory format: ``config.json`` + ``model.safetensors``, never pickles (docs/design.md §6).
+
+Writing (:func:`save`), reading and checking (:func:`read_metadata`, :func:`check_state`) what
+a directory holds, without building a model — :mod:`alise.model.io` builds models from it, and
+:mod:`alise.weights` loads foreign weights through the same :func:`check_state`.
 
 ``config.json``::
 
@@ -22,7 +26,7 @@ dropout, ``input.min_clear``) is refused on load instead of silently giving othe
 It is checked after every other test (their messages are more specific); ``weights.sha256``
 covers ``model.safetensors``. Directories saved before the field existed load unchecked. Like the
 weights' checksum it protects against accidents, not against someone who rewrites both
-(docs/reliability.md); an intended edit is recorded with :func:`reseal`.
+(docs/reliability.md); an intended edit is recorded with :func:`alise.model.io.reseal`.
 """
 
 from __future__ import annotations
@@ -34,7 +38,6 @@ from pathlib import Path
 
 import torch
 
-from alise.config import ALISEConfig
 from alise.dates import DATE_ORIGIN
 from alise.errors import AliseError
 from alise.normalise import NormStats
@@ -69,7 +72,7 @@ def config_digest(meta: dict) -> str:
 def model_metadata(model) -> dict:
     """The ``config.json`` content of ``model`` (without the weights' checksum), JSON types only
     (tuples as lists), with its ``config_sha256``."""
-    from alise import __version__
+    from alise._version import __version__
 
     meta = {
         "format": FORMAT,
@@ -149,111 +152,19 @@ def read_metadata(directory: str | os.PathLike) -> dict:
     return meta
 
 
-def load(directory: str | os.PathLike, map_location: str | torch.device = "cpu"):
-    """Load an :class:`~alise.model.ALISE` from ``directory`` (in eval mode, on ``map_location``).
-
-    Raises:
-        AliseError: missing/truncated/tampered file, unknown config key, tensor name or shape
-            mismatch, config.json edited after saving (``config_sha256``) — always naming the file.
-    """
-    return _load(directory, map_location, check_config=True)
-
-
-def _check_config_digest(meta: dict, cfg_path: Path) -> None:
-    recorded = meta.get("config_sha256")
-    if recorded is None:
-        return  # saved before the field existed
-    if not isinstance(recorded, str) or len(recorded) != 64:
-        raise AliseError(f"{cfg_path}: malformed \"config_sha256\" (expected 64 hexadecimal digits)")
-    if config_digest(meta) != recorded.lower():
-        raise AliseError(f"{cfg_path} was modified after saving (its {', '.join(CHECKED_SECTIONS)} sections no "
-                         "longer match the recorded config_sha256): restore the original file, or, if the edit is "
-                         f"intended, record it with alise.model_io.reseal('{cfg_path.parent}')")
-
-
-def _load(directory: str | os.PathLike, map_location: str | torch.device, check_config: bool):
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    from alise.model import ALISE
-
-    d = Path(directory)
-    meta = read_metadata(d)
-    cfg_path = d / CONFIG_FILE
-    try:
-        config = ALISEConfig.from_dict(meta["architecture"])
-        norm = NormStats.from_dict(meta["normalisation"])
-    except AliseError as e:
-        raise AliseError(f"{cfg_path}: {e}") from None
-    except TypeError as e:
-        raise AliseError(f"{cfg_path}: malformed architecture ({e})") from None
-    weights = _inside(d, WEIGHTS_FILE)
-    expected = (meta.get("weights") or {}).get("sha256")
-    if expected is not None and _sha256(weights) != expected:
-        raise AliseError(f"{weights}: checksum mismatch — the file is truncated or was modified after saving")
-    try:
-        tensors = load_file(str(weights), device="cpu")
-    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-        raise AliseError(f"{weights}: unreadable safetensors file ({e})") from None
-    model = ALISE(config, norm)
-    own = model.state_dict()
-    missing = sorted(own.keys() - tensors.keys())
-    unexpected = sorted(tensors.keys() - own.keys())
+def check_state(tensors: dict, own: dict, where: str, keys: set[str] | None = None) -> None:
+    """The strict check of a state dict before ``load_state_dict``: the same tensor names as
+    ``own`` (or as ``keys``, a subset of it), the same shapes, float where ``own`` is float, every
+    float value finite. ``where`` names the file or export in every :class:`AliseError`."""
+    expected = set(own) if keys is None else set(keys)
+    missing, unexpected = sorted(expected - tensors.keys()), sorted(tensors.keys() - expected)
     if missing or unexpected:
-        raise AliseError(f"{weights}: tensors do not match the configuration in {CONFIG_FILE}: "
-                         f"missing {missing[:5]}, unexpected {unexpected[:5]}")
+        raise AliseError(f"{where}: tensors do not match the configuration: missing {missing[:5]}, "
+                         f"unexpected {unexpected[:5]}")
     for k, v in tensors.items():
         if tuple(v.shape) != tuple(own[k].shape):
-            raise AliseError(f"{weights}: tensor {k} has shape {tuple(v.shape)}, expected {tuple(own[k].shape)}")
+            raise AliseError(f"{where}: tensor {k} has shape {tuple(v.shape)}, expected {tuple(own[k].shape)}")
         if v.is_floating_point() != own[k].is_floating_point():
-            raise AliseError(f"{weights}: tensor {k} has dtype {v.dtype}, expected {own[k].dtype}")
+            raise AliseError(f"{where}: tensor {k} has dtype {v.dtype}, expected {own[k].dtype}")
         if v.is_floating_point() and not torch.isfinite(v).all():
-            raise AliseError(f"{weights}: tensor {k} holds non-finite values (NaN/inf); the model is unusable")
-    model.load_state_dict(tensors, strict=True)
-    min_clear = (meta.get("input") or {}).get("min_clear", 0.0)
-    if not isinstance(min_clear, (int, float)) or not 0.0 <= float(min_clear) <= 1.0:
-        raise AliseError(f"{cfg_path}: input.min_clear must be a number in [0, 1], got {min_clear!r}")
-    model.input_min_clear = float(min_clear)
-    if check_config:
-        _check_config_digest(meta, cfg_path)
-    return model.to(map_location).eval()
-
-
-def reseal(directory: str | os.PathLike) -> Path:
-    """Record the current content of ``directory/config.json`` in its ``config_sha256`` (after an
-    intended edit, or to give a directory saved by an older alise the field); returns the path.
-
-    The directory must otherwise load (the weights' checksum, every section, every tensor); only
-    ``config.json`` is rewritten, atomically, its other keys and their order kept.
-    """
-    d = Path(directory)
-    _load(d, "cpu", check_config=False)  # everything but the digest must hold
-    path = _inside(d, CONFIG_FILE)
-    meta = json.loads(path.read_text())
-    meta["config_sha256"] = config_digest(meta)
-    mode = path.stat().st_mode & 0o777
-    with atomic_file(path.resolve(), "w") as f:
-        f.write(json.dumps(meta, indent=2) + "\n")
-    os.chmod(path.resolve(), mode)
-    return path
-
-
-def load_model(name_or_dir: str | os.PathLike | None = None, map_location: str | torch.device = "cpu"):
-    """A model and what identifies it: ``(model, {"name", "path", "sha256", "builtin"})``.
-
-    ``name_or_dir``: a model directory, the name of a built-in model (``alise models``), or None
-    for the built-in default (:data:`alise.models.DEFAULT`).
-    """
-    from alise import models
-
-    if name_or_dir is None or str(name_or_dir) in models.names():
-        name = models.DEFAULT if name_or_dir is None else str(name_or_dir)
-        d = models.path(name)
-        meta = read_metadata(d)
-        info = {"name": f"{name} (built-in, alise {meta.get('alise_version')})", "path": str(d), "builtin": True}
-    else:
-        d = Path(name_or_dir)
-        meta = read_metadata(d)
-        info = {"name": str(d), "path": str(d), "builtin": False}
-    info["sha256"] = (meta.get("weights") or {}).get("sha256")
-    return load(d, map_location), info
+            raise AliseError(f"{where}: tensor {k} holds non-finite values (NaN/inf); the model is unusable")

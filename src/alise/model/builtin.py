@@ -1,7 +1,7 @@
 """Built-in models: pre-trained ALISE encoders shipped inside the package.
 
 Each lives in ``alise/resources/models/<name>/`` as an ordinary model directory
-(``config.json`` + ``model.safetensors``, :mod:`alise.model_io`) with a ``MODEL_CARD.md``
+(``config.json`` + ``model.safetensors``, :mod:`alise.model.io`) with a ``MODEL_CARD.md``
 (training data, steps, configuration, normalisation, measured results and the commands that
 measured them, licences). Commands that take a MODEL use :data:`DEFAULT` when none is given and
 say which model they used; ``alise models`` lists them.
@@ -17,7 +17,7 @@ from alise.errors import AliseError
 
 #: Name of the model used when a command is given none.
 DEFAULT = "alise-s2-small"
-ROOT = Path(__file__).parent / "resources" / "models"
+ROOT = Path(__file__).parents[1] / "resources" / "models"
 
 
 def names() -> list[str]:

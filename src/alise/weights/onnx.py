@@ -1,4 +1,4 @@
-"""Import the authors' published ONNX encoders into our model format (issue 5).
+"""Import the authors' published ONNX encoders into our model format.
 
 The ALISE authors publish their encoders as ONNX graphs (the paper's encoder on its data record; the
 Sentinel-2 branch of MALICE in ``openeo_malice``). PyTorch's exporter rewrites some parameters on
@@ -14,7 +14,7 @@ needed), undoes those rewrites and returns the tensors under the exporting modul
 * the temporal projector's learned queries are the constant operand of ``/temp_proj/Expand``.
 
 :func:`read_onnx_encoder` returns that dictionary plus a description of the variant; the mapping
-onto :class:`alise.model.ALISE` lives in :mod:`alise.malice`. A graph this module does not understand
+onto :class:`alise.model.ALISE` lives in :mod:`alise.weights.malice`. A graph this module does not understand
 is refused with an :class:`~alise.errors.AliseError` naming what is missing.
 """
 
@@ -28,8 +28,15 @@ import torch
 
 from alise.errors import AliseError
 
-_MHA = re.compile(r"^/encoder/ubarn/temporal_encoder/layer_stack\.(\d+)/attn/mha/(MatMul|Add)(?:_(\d))?$")
-_FFN = re.compile(r"^/encoder/ubarn/temporal_encoder/layer_stack\.(\d+)/conv_block/block/(linear[12])/MatMul$")
+#: Names of the exported tensors, as the authors' modules call them (the one definition of the
+#: export's layout: :mod:`alise.weights.malice` and :mod:`alise.weights.published` read these).
+UNET_PREFIX = "encoder.ubarn.patch_encoding.hss_encoding.my_model."
+_TRANSFORMER_SCOPE = "encoder.ubarn.temporal_encoder"
+TRANSFORMER_PREFIX = f"{_TRANSFORMER_SCOPE}.layer_stack."
+
+_NODE = "^/" + _TRANSFORMER_SCOPE.replace(".", "/") + r"/layer_stack\.(\d+)/"
+_MHA = re.compile(_NODE + r"attn/mha/(MatMul|Add)(?:_(\d))?$")
+_FFN = re.compile(_NODE + r"conv_block/block/(linear[12])/MatMul$")
 
 
 def _module_path(node_name: str) -> str:
@@ -100,7 +107,7 @@ def read_onnx_encoder(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
             layer, op, idx = int(m.group(1)), m.group(2), int(m.group(3) or 0)
             mha[(layer, op, idx)] = arrays[consts[0]]
         elif m := _FFN.match(name):
-            out[f"encoder.ubarn.temporal_encoder.layer_stack.{m.group(1)}.conv_block.block.{m.group(2)}.weight"] = arrays[consts[0]].T
+            out[f"{TRANSFORMER_PREFIX}{m.group(1)}.conv_block.block.{m.group(2)}.weight"] = arrays[consts[0]].T
         elif name == "/temp_proj/Expand":
             out["temp_proj.queries"] = arrays[consts[0]]
         elif name == "/temp_proj/fc1_k/MatMul":
@@ -113,7 +120,7 @@ def read_onnx_encoder(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
             b = [mha[(layer, "Add", i)] for i in range(3)]
         except KeyError as e:
             raise AliseError(f"{path.name}: attention of layer {layer} is incomplete (missing {e})") from None
-        pre = f"encoder.ubarn.temporal_encoder.layer_stack.{layer}.attn.mha."
+        pre = f"{TRANSFORMER_PREFIX}{layer}.attn.mha."
         out[pre + "in_proj_weight"] = np.concatenate(w, axis=0)
         out[pre + "in_proj_bias"] = np.concatenate(b, axis=0)
     if "temp_proj.queries" not in out or "temp_proj.fc1_k.weight" not in out:

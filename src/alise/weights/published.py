@@ -1,7 +1,7 @@
-"""Published encoders → :class:`alise.model.ALISE` (issue 5).
+"""Published encoders → :class:`alise.model.ALISE`.
 
-:mod:`alise.onnx_import` reads an ONNX export's tensors under the exporting module's names;
-:mod:`alise.malice` maps those names onto ours. This module infers the architecture variant from the
+:mod:`alise.weights.onnx` reads an ONNX export's tensors under the exporting module's names;
+:mod:`alise.weights.malice` maps those names onto ours. This module infers the architecture variant from the
 tensors themselves (so an export with other widths, depths or projector sizes is read correctly or
 refused with a clear message) and builds the model.
 """
@@ -15,8 +15,8 @@ from torch import Tensor
 
 from alise.errors import AliseError
 from alise.normalise import S2_BANDS, NormStats
-
-_UNET = "encoder.ubarn.patch_encoding.hss_encoding.my_model."
+from alise.weights.onnx import TRANSFORMER_PREFIX
+from alise.weights.onnx import UNET_PREFIX as _UNET
 
 
 def infer_variant(tensors: dict[str, Tensor], pe_base: float) -> dict:
@@ -43,7 +43,7 @@ def infer_variant(tensors: dict[str, Tensor], pe_base: float) -> dict:
         down_kernel=int(down.shape[-1]),
         d_model=d_model,
         n_layers=len(layers),
-        d_ffn=int(tensors["encoder.ubarn.temporal_encoder.layer_stack.0.conv_block.block.linear1.weight"].shape[0]),
+        d_ffn=int(tensors[TRANSFORMER_PREFIX + "0.conv_block.block.linear1.weight"].shape[0]),
         n_q=int(queries.shape[-2]),
         proj_heads=heads,
         proj_d_k=d_k,
@@ -57,8 +57,8 @@ def import_onnx(path: str | Path, norm: NormStats | None = None):
 
     ``facts`` holds the source name, producer, opset, the date-encoding base and the variant.
     """
-    from alise.malice import load_malice, malice_config
-    from alise.onnx_import import read_onnx_encoder
+    from alise.weights.malice import load_malice, malice_config
+    from alise.weights.onnx import read_onnx_encoder
 
     tensors, facts = read_onnx_encoder(path)
     variant = infer_variant(tensors, facts["pe_base"])

@@ -47,10 +47,10 @@ from einops import rearrange, repeat
 from torch import Tensor, nn
 
 from alise.batch import SITSBatch
-from alise.config import ALISEConfig
+from alise.model.config import ALISEConfig
 from alise.errors import AliseError, AliseInputWarning
-from alise.losses import cross_reconstruction_loss, covariance_loss, invariance_loss, reconstruction_loss
-from alise.nn import (CrossReconstructionDecoder, LatentProjector, SpatialSpectralEncoder, TemporalProjector,
+from alise.model.losses import cross_reconstruction_loss, covariance_loss, invariance_loss, reconstruction_loss
+from alise.model.nn import (CrossReconstructionDecoder, LatentProjector, SpatialSpectralEncoder, TemporalProjector,
                       TemporalTransformer, date_encoding)
 from alise.normalise import NormStats
 
@@ -368,7 +368,7 @@ class ALISE(nn.Module):
 
         Args:
             view_a, view_b: the two views of the same B series (same B, C, H, W).
-            gather: optional distributed hook for :func:`alise.losses.covariance_loss`.
+            gather: optional distributed hook for :func:`alise.model.losses.covariance_loss`.
 
         Returns:
             Scalars ``{"loss", "rec", "inv", "cov"}``; ``loss = w_inv·inv + w_cov·cov + w_rec·rec``.
@@ -413,8 +413,8 @@ class ALISE(nn.Module):
         return {"unet": self.unet, "transformer": self.transformer, "projector": self.projector}
 
     def save(self, directory: str | os.PathLike, overwrite: bool = False) -> None:
-        """Write ``directory/config.json`` + ``directory/model.safetensors`` atomically (see :mod:`alise.model_io`)."""
-        from alise.model_io import save
+        """Write ``directory/config.json`` + ``directory/model.safetensors`` atomically (see :mod:`alise.model.directory`)."""
+        from alise.model.directory import save
 
         save(self, directory, overwrite=overwrite)
 

@@ -28,12 +28,12 @@ import re
 import torch
 from torch import Tensor
 
-from alise.config import ALISEConfig
 from alise.errors import AliseError
+from alise.model.config import ALISEConfig
+from alise.model.directory import check_state
 from alise.normalise import NormStats
-
-_UNET = "encoder.ubarn.patch_encoding.hss_encoding.my_model."
-_TRANSFORMER = "encoder.ubarn.temporal_encoder.layer_stack."
+from alise.weights.onnx import TRANSFORMER_PREFIX as _TRANSFORMER
+from alise.weights.onnx import UNET_PREFIX as _UNET
 
 # (pattern on the export key after its prefix, replacement giving our key) — applied in order.
 _RULES: list[tuple[str, str]] = [
@@ -109,18 +109,12 @@ def load_malice(tensors: dict[str, Tensor], norm: NormStats | None = None, confi
     The decoder and latent projector are not in the export and stay freshly initialised.
     Raises :class:`AliseError` if any encoder weight is missing or has the wrong shape.
     """
-    from alise.model import ALISE
+    from alise.model.network import ALISE
 
     model = ALISE(config or malice_config(), norm=malice_norm() if norm is None else norm)
     state = malice_state_dict(tensors)
     own = model.state_dict()
     encoder_keys = {k for k in own if k.split(".")[0] in ("unet", "transformer", "projector")}
-    missing = sorted(encoder_keys - state.keys())
-    extra = sorted(state.keys() - encoder_keys)
-    if missing or extra:
-        raise AliseError(f"MALICE export does not match the encoder: missing {missing[:5]}, unexpected {extra[:5]}")
-    for k, v in state.items():
-        if tuple(v.shape) != tuple(own[k].shape):
-            raise AliseError(f"MALICE export tensor for {k} has shape {tuple(v.shape)}, expected {tuple(own[k].shape)}")
+    check_state(state, own, "MALICE export", keys=encoder_keys)
     model.load_state_dict(state, strict=False)
     return model

@@ -23,7 +23,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from alise.config import ALISEConfig
+from alise.model.config import ALISEConfig
 
 
 class FrameGroupNorm(nn.GroupNorm):
