@@ -127,7 +127,7 @@ def encode_array(dn, dates, valid=None, model=None, *, min_clear: float | None =
         AliseError: wrong shapes, dates or units, no date clear enough, bad tiling options.
     """
     from alise.data.subset import clear_dates
-    from alise.encode.array import encode_array as encode_normalised, model_multiple
+    from alise.encode.array import encode_array as encode_normalised
     from alise.encode.groupstats import MODES
     from alise.encode.tiling import auto_tile, validate_tiling
     from alise.model.network import _input_warnings
@@ -167,7 +167,7 @@ def encode_array(dn, dates, valid=None, model=None, *, min_clear: float | None =
 
     dev = _device(model, device)
     infer = model.for_inference(dev) if hasattr(model, "for_inference") else model.to(dev).eval()
-    multiple = model_multiple(model)
+    multiple = model.config.multiple
     outs = []
     for i in range(b):  # a loop over series (each has its own date selection), not over dates or pixels
         days, order = per_series[i]

@@ -25,24 +25,13 @@ def extend(x: Tensor, height: int, width: int) -> Tensor:
     return F.pad(x.reshape(-1, 1, h, w), (0, pw, 0, ph), mode=mode).reshape(*lead, height, width)
 
 
-def model_multiple(model) -> int:
-    """The side multiple the model's UNet needs (its configuration's ``multiple``; 8 in the paper)."""
-    return int(getattr(model.config, "multiple", 8))
-
-
-def uses_group_norm(model) -> bool:
-    """True for a model whose UNet has GroupNorm layers (statistics depend on the image extent)."""
-    unet = getattr(model, "unet", None)
-    return unet is not None and hasattr(unet, "group_norms") and bool(unet.group_norms())
-
-
 def encode_array(model, x: Tensor, days: Tensor, *, tile: int = 256, overlap: int = 64,
                  group_norm: str = "raster", stats_windows: int = 16, forward=None,
                  multiple: int | None = None) -> Tensor:
     """Encode one series of any size: ``x (T, C, H, W)`` normalised, ``days (T,)`` → ``(Q, D, H, W)`` float32.
 
     A window within one tile is encoded at once (reflect-extended to the UNet's size multiple, 8 in the paper);
-    a larger one is cut into tiles on the 8-pixel grid and blended (``tiling.py``). With
+    a larger one is cut into tiles on the model's ``config.multiple`` grid and blended (``tiling.py``). With
     ``group_norm="raster"`` a GroupNorm model uses one set of statistics for the whole window
     (``groupstats.py``), so the result does not depend on the tiling. The caller sets the model's
     mode and the autograd context (``torch.inference_mode`` for frozen features).
@@ -54,7 +43,7 @@ def encode_array(model, x: Tensor, days: Tensor, *, tile: int = 256, overlap: in
     from alise.encode.groupstats import estimate, stats_samples
 
     t, _, h, w = x.shape
-    grid = TileGrid(h, w, tile, overlap, multiple or model_multiple(model))
+    grid = TileGrid(h, w, tile, overlap, multiple or model.config.multiple)
     run = model.encode if forward is None else forward
     device = next(model.parameters()).device
     d = days.to(device=device, dtype=torch.float32).view(1, t)
@@ -65,7 +54,7 @@ def encode_array(model, x: Tensor, days: Tensor, *, tile: int = 256, overlap: in
         return extend(x[..., r:r + rh, c:c + rw], tl.height, tl.width).to(device)
 
     kw = {}
-    if group_norm == "raster" and forward is None and uses_group_norm(model) and len(grid) > 1:
+    if group_norm == "raster" and forward is None and model.config.uses_group_norm and len(grid) > 1:
         picked = stats_samples(grid, stats_windows)
         th, tw = picked[0][0].height, picked[0][0].width
         stats = estimate(model.unet, [(window(tl), own) for tl, own in picked], len(picked),

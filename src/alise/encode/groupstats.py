@@ -106,7 +106,7 @@ def estimate(unet, samples: Iterable[tuple[Tensor, tuple[slice, slice]]], n_samp
     Args:
         unet: a :class:`alise.model.nn.unet.SpatialSpectralEncoder` in eval mode, on its device.
         samples: re-iterable of ``(x (T, C, h, w), (rows, cols))``: a tile's normalised stack (on
-            the UNet's device, h and w multiples of 8) and the slices of the pixels it counts.
+            the UNet's device, h and w multiples of the model's ``config.multiple``) and the slices of the pixels it counts.
         n_samples: how many items ``samples`` yields (for the progress count).
         chunk_frames: frames per UNet call (memory).
         progress: called with 1 after each (layer, sample) pass.

@@ -39,7 +39,7 @@ import numpy as np
 import torch
 
 from alise.encode.groupstats import MODES as GROUP_NORM_MODES
-from alise.encode.array import extend, model_multiple, uses_group_norm
+from alise.encode.array import extend
 from alise.encode.groupstats import STATS_FILE, GroupStats, estimate, stats_samples
 from alise.encode.tiling import DEFAULT_TILE, Tile, TileGrid, auto_tile
 from alise.encode.writers import DTYPES, FORMATS, Georef, assemble, band_names, format_of, n_clear_path, write_piece
@@ -199,10 +199,10 @@ def make_plan(model, source, opts: EncodeOptions) -> dict:
         "height": g.height, "width": g.width,
         "georef": asdict(Georef(g.crs.to_wkt() if g.crs is not None else "",
                                 tuple(g.transform)[:6] if g.transform is not None else (0.0, 1.0, 0.0, 0.0, 0.0, 1.0))),
-        "tile": opts.tile, "overlap": opts.overlap, "multiple": model_multiple(model),
+        "tile": opts.tile, "overlap": opts.overlap, "multiple": model.config.multiple,
         "batch_tiles": opts.batch_tiles, "precision": opts.precision,
         "model": model_fingerprint(model), "n_q": model.config.n_q, "d_model": model.config.d_model,
-        "group_norm": ({"mode": opts.group_norm, "stats_windows": opts.stats_windows} if uses_group_norm(model)
+        "group_norm": ({"mode": opts.group_norm, "stats_windows": opts.stats_windows} if model.config.uses_group_norm
                        else None),
         "output": {"format": opts.fmt, "dtype": opts.dtype},
         "metadata": output_metadata(model, source, opts.model_name, opts.fmt or "cog"),
@@ -215,7 +215,7 @@ def raster_group_stats(model, source, grid: TileGrid, parts: Path, opts: EncodeO
     """The shared GroupNorm statistics of this run (``groupstats.py``), or None (tile mode, or no
     GroupNorm). Estimated once and kept in ``OUT.parts/groupnorm.safetensors``: a resumed run and
     every shard started after it exists use the very same numbers."""
-    if opts.group_norm != "raster" or not uses_group_norm(model):
+    if opts.group_norm != "raster" or not model.config.uses_group_norm:
         return None
     path = parts / STATS_FILE
     layers = model.unet.group_norms()
@@ -328,7 +328,7 @@ def read_batch(source, tiles: list[Tile], norm) -> tuple[torch.Tensor, np.ndarra
 
 def run_model(model, x: torch.Tensor, days: torch.Tensor, device: torch.device, precision: str,
               chunk_pixels: int | None, group_stats=None) -> np.ndarray:
-    """Encode a batch of equal tiles: ``x (K, T, C, h, w)`` (h, w multiples of 8) → ``(K, Q·D, h, w)`` float32."""
+    """Encode a batch of equal tiles: ``x (K, T, C, h, w)`` (h, w multiples of ``model.config.multiple``) → ``(K, Q·D, h, w)`` float32."""
     k, t = x.shape[:2]
     x = x.to(device, non_blocking=True)
     d = days.to(device)[None].expand(k, t)
@@ -369,12 +369,12 @@ def prepare(model, source, out: Path, opts: EncodeOptions) -> tuple[TileGrid, di
     check_output(parts / PLAN_FILE, overwrite=True)  # the work directory must be writable too
     if opts.tile is None:
         tile = auto_tile(len(source.dates), model.config.d_model, size=(source.grid.height, source.grid.width),
-                         overlap=opts.overlap, multiple=model_multiple(model))
+                         overlap=opts.overlap, multiple=model.config.multiple)
         if tile <= 2 * opts.overlap:
             raise AliseError(f"--overlap {opts.overlap}: must be less than half the tile ({tile} px chosen for "
                              f"{len(source.dates)} dates); lower --overlap or give --tile")
         opts = replace(opts, tile=tile)
-    grid = TileGrid(source.grid.height, source.grid.width, opts.tile, opts.overlap, model_multiple(model))
+    grid = TileGrid(source.grid.height, source.grid.width, opts.tile, opts.overlap, model.config.multiple)
     return grid, make_plan(model, source, opts)
 
 

@@ -1,6 +1,7 @@
 """Cutting a raster into overlapping tiles and blending their embeddings back seamlessly.
 
-The UNet halves the resolution three times, so the raster is seen on a grid of 8-pixel cells:
+The UNet halves the resolution ``n`` times, so the raster is seen on a grid of cells of
+``multiple = 2**n`` pixels (the model's ``config.multiple``: 8 in the paper, the example below):
 it is (virtually) extended by reflection to ``H8 × W8``, the next multiples of 8 (at least 16) —
 exactly what encoding the whole raster at once would do. That extended raster is covered by a
 regular grid of equal tiles of ``tile × tile`` pixels whose starts advance by ``stride = tile −
@@ -37,9 +38,10 @@ from functools import cached_property
 import numpy as np
 
 from alise.errors import AliseError
+from alise.model.config import ALISEConfig
 
-#: The UNet halves the resolution three times: tile shapes fed to it must be multiples of this.
-UNET_MULTIPLE = 8
+#: The paper UNet's size multiple (``ALISEConfig().multiple``), the default of grids built without a model.
+UNET_MULTIPLE = ALISEConfig().multiple
 
 
 @dataclass(frozen=True)

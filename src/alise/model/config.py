@@ -140,6 +140,12 @@ class ALISEConfig:
         (8 px in the paper). Every tile, crop and window side follows it."""
         return 2 ** (len(self.encoder_widths) - 1)
 
+    @property
+    def uses_group_norm(self) -> bool:
+        """True when the UNet encoder has GroupNorm layers: their statistics depend on the image
+        extent, so a tiled encode shares raster-wide statistics (``encode/groupstats.py``)."""
+        return self.encoder_norm == "group" and not self.fold_bn
+
     # ------------------------------------------------------------------ (de)serialisation
     def to_dict(self) -> dict:
         """JSON-ready dict (tuples become lists)."""

@@ -153,10 +153,10 @@ class ALISE(nn.Module):
                              f"input has {c}")
         if tuple(days.shape) != (b, t) or tuple(valid_dates.shape) != (b, t):
             raise AliseError(f"days {tuple(days.shape)} and valid_dates {tuple(valid_dates.shape)} must be (B, T) = {(b, t)}")
-        n = self.unet.n_down
-        if h % 2**n or w % 2**n or min(h, w) < 2 ** (n + 1):
-            raise AliseError(f"image size {h}×{w} not supported: H and W must be multiples of {2**n} "
-                             f"and at least {2 ** (n + 1)} pixels")
+        m = self.config.multiple
+        if h % m or w % m or min(h, w) < 2 * m:
+            raise AliseError(f"image size {h}×{w} not supported: H and W must be multiples of {m} "
+                             f"and at least {2 * m} pixels")
         valid_dates = valid_dates.to(torch.bool)
         if t == 0 or not bool(valid_dates.any(dim=1).all()):
             raise AliseError("every series of the batch needs at least one valid (non-padded) date")
