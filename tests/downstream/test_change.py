@@ -10,7 +10,8 @@ import rasterio
 import torch
 
 from alise.cli import main
-from alise.downstream.change import change_truth_from_labels, embedding_distance, evaluate_change
+from alise.data.change_truth import change_truth_from_labels
+from alise.downstream.change import embedding_distance, evaluate_change
 
 
 def test_eq12_is_mean_square_over_queries_and_channels():

@@ -56,7 +56,7 @@ def _looks_like_data(p) -> bool:
 
     if not p.exists():
         return False
-    if detect_layout(p) is not None or misplaced(p) is not None:  # data, or inside data (its hint is shown)
+    if detect_layout(p) is not None or misplaced(p, detect_layout) is not None:  # data, or inside data (its hint is shown)
         return True
     return p.is_dir() and next(iter(_walk(p, 3)), None) is not None
 

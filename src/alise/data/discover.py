@@ -131,7 +131,7 @@ def open_sources(paths: str | os.PathLike | Iterable[str | os.PathLike], *, clea
     for p in map(Path, paths):
         if not p.exists():
             raise AliseError(f"{p}: no such file or folder")
-        hint = misplaced(p)
+        hint = misplaced(p, detect_layout)
         if hint is not None:
             raise AliseError(hint)
         layout = detect_layout(p, date_pattern)
@@ -140,7 +140,7 @@ def open_sources(paths: str | os.PathLike | Iterable[str | os.PathLike], *, clea
             continue
         found = list(_walk(p, _MAX_DEPTH, date_pattern)) if p.is_dir() else []
         if not found:
-            hint = deeper(p, _MAX_DEPTH) if p.is_dir() else None
+            hint = deeper(p, _MAX_DEPTH, detect_layout) if p.is_dir() else None
             raise AliseError(hint or f"{p}: no Sentinel-2 series found (expected s2/YYYY-MM-DD.tif or dated images "
                              "YYYY-MM-DD.tif, .SAFE products, a file list LIST.csv with header path,date, a PASTIS "
                              "folder with metadata.geojson and DATA_S2/, or a .zarr/.nc cube)")

@@ -10,11 +10,15 @@ Used by :func:`alise.data.open_sources` before and after layout detection:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alise.dates import dates_in_name
 from alise.data.filelist import is_file_list
 from alise.data.folder import IMAGE_DIRS, IMAGE_EXT
+
+#: The layout detector (:func:`alise.data.discover.detect_layout`, given by the caller): path → layout or None.
+Detect = Callable[[Path], "str | None"]
 
 #: How far :func:`deeper` looks, and how many folders it visits at most.
 DEEP_LEVELS = 6
@@ -28,10 +32,8 @@ def _safe_ancestor(p: Path) -> Path | None:
     return None
 
 
-def _series_of(folder: Path) -> Path | None:
+def _series_of(folder: Path, detect_layout: Detect) -> Path | None:
     """The series folder that ``folder`` belongs to, if it is an image/mask folder or a date folder."""
-    from alise.data.discover import detect_layout
-
     if folder.name.lower() in IMAGE_DIRS:
         return folder.parent
     if folder.parent.name.lower() == "s2" and dates_in_name(folder.name):
@@ -41,10 +43,8 @@ def _series_of(folder: Path) -> Path | None:
     return None
 
 
-def misplaced(p: Path) -> str | None:
+def misplaced(p: Path, detect_layout: Detect) -> str | None:
     """The hint for a path inside a series (see the module docstring), or None."""
-    from alise.data.discover import detect_layout
-
     safe = _safe_ancestor(p)
     if safe is not None and safe != p:
         return (f"{p}: this is inside the Sentinel-2 product {safe.name}; pass {safe} (one date) or "
@@ -60,7 +60,7 @@ def misplaced(p: Path) -> str | None:
             return f"{p}: not a file list; its first line must be the header path,date[,mask]"
         if p.suffix.lower() in IMAGE_EXT:
             folder = p.parent
-            series = _series_of(folder) or (folder if detect_layout(folder) else None)
+            series = _series_of(folder, detect_layout) or (folder if detect_layout(folder) else None)
             if name.startswith("labels."):
                 what = "the labels of a site"
             else:
@@ -75,16 +75,14 @@ def misplaced(p: Path) -> str | None:
     if name in IMAGE_DIRS:
         kind = {"s2": "image folder", "scl": "SCL mask folder", "mask": "cloud-mask folder"}[name]
         return f"{p}: this is the {kind} of a site; pass its parent {p.parent}"
-    series = _series_of(p)
+    series = _series_of(p, detect_layout)
     if series is not None:
         return f"{p}: this is one date of the series {series.name}; pass {series}"
     return None
 
 
-def deeper(p: Path, skip: int) -> str | None:
+def deeper(p: Path, skip: int, detect_layout: Detect) -> str | None:
     """A hint naming the first series between ``skip`` + 1 and :data:`DEEP_LEVELS` levels below ``p``."""
-    from alise.data.discover import detect_layout
-
     level, frontier, visits = 0, [p], 0
     while frontier and level < DEEP_LEVELS:
         level += 1

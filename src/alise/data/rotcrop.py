@@ -32,6 +32,7 @@ import torch
 
 from alise.dates import DATE_ORIGIN
 from alise.errors import AliseError
+from alise.data.change_truth import change_truth_from_labels
 from alise.data.source import RasterGrid, SITSSource, Window
 from alise.data.validity import DEFAULT_CLEAR_SCL, valid_from_scl
 
@@ -118,7 +119,6 @@ class RotCropPair:
 
 def open_rotcrop(path: str | Path, years: tuple[int, int] = (2019, 2020)) -> RotCropPair:
     """Open a RotCrop ``.pt`` sample as two sources plus change truth (REFERENCE §8)."""
-    from alise.downstream.change import change_truth_from_labels
 
     path = Path(path)
     sample = load_sample(path)

@@ -13,26 +13,23 @@ GF baseline ([P] §IV-C-2): each year's clear normalised observations are linear
 the same 5-day day-of-year grid, then the mean squared difference over bands and grid dates
 (:func:`alise.baselines.gapfill.gf_change_distance`). Table IV: ALISE 0.91 AUC, GF 0.88 on RotCrop.
 
-Truth (RotCrop rule, REFERENCE §8): changed = the two years' crop labels differ, unchanged =
-equal, background (label 0 in either year) excluded. Change rasters use 1 changed, 0 unchanged,
-255 excluded. The AUC is pooled over the evaluated pixels.
+Truth: the change rasters of :mod:`alise.data.change_truth` (1 changed, 0 unchanged, 255
+excluded; the RotCrop rule builds them from two years' crop labels). The AUC is pooled over the
+evaluated pixels.
 """
 
 from __future__ import annotations
-
-from collections.abc import Iterable
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from alise.batch import SITS
+from alise.data.change_truth import EXCLUDED
 from alise.errors import AliseError
 
 #: The two change methods of Table IV.
 METHODS: tuple[str, ...] = ("alise", "gf")
-#: Value of excluded pixels in a change raster.
-EXCLUDED = 255
 
 
 def embedding_distance(y1: Tensor, y2: Tensor) -> Tensor:
@@ -82,25 +79,6 @@ def gf_change_map(s1: SITS, s2: SITS, step: float = 5.0) -> np.ndarray:
     _check_same_size(s1, s2)
     d = gf_change_distance(s1.x, s1.days, s1.valid_pixels, s2.x, s2.days, s2.valid_pixels, step=step)
     return d.cpu().numpy().astype(np.float32)
-
-
-def change_truth_from_labels(labels1: np.ndarray, labels2: np.ndarray, background: Iterable[int] = (0,)) -> np.ndarray:
-    """RotCrop change truth from the two years' crop labels (REFERENCE §8).
-
-    Args:
-        labels1, labels2: ``(H, W)`` integer crop ids of year 1 and year 2.
-        background: ids meaning "not a crop"; a pixel background in either year is excluded.
-
-    Returns:
-        ``(H, W)`` uint8: 1 changed, 0 unchanged, 255 excluded.
-    """
-    a, b = np.asarray(labels1), np.asarray(labels2)
-    if a.shape != b.shape:
-        raise AliseError(f"label maps of the two years differ in size: {a.shape} vs {b.shape}")
-    bg = np.asarray(sorted(set(int(v) for v in background)), dtype=np.int64)
-    out = (a != b).astype(np.uint8)
-    out[np.isin(a, bg) | np.isin(b, bg)] = EXCLUDED
-    return out
 
 
 def evaluate_change(score: np.ndarray, truth: np.ndarray) -> dict:
