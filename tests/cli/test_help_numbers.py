@@ -54,7 +54,7 @@ def test_every_default_stated_in_help_is_the_real_one():
 
 
 def test_the_demo_help_states_its_pre_training_steps():
-    from alise.demo.pipeline import PRESETS
+    from alise.demo.state import PRESETS
 
     parser = dict(_subparsers())["demo"]
     text = next(a.help for a in parser._actions if a.dest == "max_steps")

@@ -9,7 +9,7 @@ import numpy as np
 from alise.errors import AliseError
 
 if TYPE_CHECKING:
-    from alise.demo.pipeline import Demo
+    from alise.demo.state import Demo
 
 
 # ====================================================================== 5. segmentation

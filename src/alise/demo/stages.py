@@ -11,9 +11,9 @@ import numpy as np
 from alise.errors import AliseError
 
 if TYPE_CHECKING:
-    from alise.demo.pipeline import Demo
+    from alise.demo.state import Demo
 
-from alise.demo.pipeline import RGB_LIMITS
+from alise.demo.state import RGB_LIMITS
 
 
 # ====================================================================== 1. data

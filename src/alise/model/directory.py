@@ -40,8 +40,7 @@ import torch
 
 from alise.dates import DATE_ORIGIN
 from alise.errors import AliseError
-from alise.normalise import NormStats
-from alise.outputs import atomic_dir, atomic_file, check_output
+from alise.outputs import atomic_dir, check_output
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
