@@ -1,4 +1,4 @@
-"""The data model shared by every reader, the model and the losses (DESIGN §1).
+"""The data model shared by every reader, the model and the losses (docs/design.md §1).
 
 One series (:class:`SITS`) and one padded batch of them (:class:`SITSBatch`). The mask
 convention is the same everywhere: ``True`` means *a real, usable observation*.

@@ -1,8 +1,8 @@
 """Downstream metrics: segmentation F1 / IoU / accuracy, change-detection ROC-AUC, fold aggregation.
 
-Segmentation ([P] §IV-A-2, §IV-B-1, Tables II–III; REFERENCE §7): the paper reports the F1 score
+Segmentation ([P] §IV-A-2, §IV-B-1, Tables II–III; docs/reference.md §7): the paper reports the F1 score
 averaged over the crop classes (PASTIS 1–18), background (0) and void (19) being ignored. We
-compute it from our own confusion matrix because of pitfall P10 (REFERENCE §10): torchmetrics'
+compute it from our own confusion matrix because of pitfall P10 (docs/reference.md §10): torchmetrics'
 ``MulticlassF1Score(average="macro", ignore_index=0)`` drops the pixels *labelled* 0 but still
 averages class 0 in whenever a labelled pixel is *predicted* 0. Here:
 
@@ -12,7 +12,7 @@ averages class 0 in whenever a labelled pixel is *predicted* 0. Here:
 * the macro average runs over the classes present in the truth of the evaluated pixels, so a
   class missing from a test fold neither counts as 0 nor as 1.
 
-Change detection ([P] §IV-B-2, Eq. 12, Table IV; REFERENCE §8): binary ROC-AUC of a distance
+Change detection ([P] §IV-B-2, Eq. 12, Table IV; docs/reference.md §8): binary ROC-AUC of a distance
 score against the change truth, pooled over the evaluated (non-background) pixels.
 
 All returned dictionaries contain plain Python types only, so they go straight into
@@ -131,7 +131,7 @@ def metrics_from_confusion(confusion, ignore: Iterable[int] = (0,), class_names:
 
 
 def segmentation_metrics(y_true, y_pred, num_classes: int, ignore: Iterable[int] = (0,), class_names: Sequence[str] | None = None) -> dict:
-    """Segmentation metrics of class maps ([P] Tables II–III; REFERENCE §7 and pitfall P10).
+    """Segmentation metrics of class maps ([P] Tables II–III; docs/reference.md §7 and pitfall P10).
 
     Args:
         y_true: truth class ids, any shape (e.g. (B, H, W)). Pixels whose truth is negative
@@ -155,7 +155,7 @@ def segmentation_metrics(y_true, y_pred, num_classes: int, ignore: Iterable[int]
 
 
 def change_detection_metrics(score, change, valid=None) -> dict:
-    """ROC-AUC of a change score against binary change truth ([P] §V-C, Table IV; REFERENCE §8).
+    """ROC-AUC of a change score against binary change truth ([P] §V-C, Table IV; docs/reference.md §8).
 
     Args:
         score: distance map, any shape (e.g. (H, W) or (B, H, W)); higher = more likely changed.

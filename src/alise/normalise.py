@@ -1,4 +1,4 @@
-"""Robust per-band normalisation of Sentinel-2 L2A reflectance ([P] §IV-A, REFERENCE §1.2).
+"""Robust per-band normalisation of Sentinel-2 L2A reflectance ([P] §IV-A, docs/reference.md §1.2).
 
 Per band ``c``: ``x' = (clip(x, q05_c, q95_c) − median_c) / (q95_c − q05_c)`` on digital numbers
 (reflectance × 10 000). The statistics belong to the model: ``pretrain`` computes them from its
@@ -16,10 +16,10 @@ from torch import Tensor
 
 from alise.errors import AliseError
 
-#: Sentinel-2 L2A band order used everywhere (REFERENCE §1.1).
+#: Sentinel-2 L2A band order used everywhere (docs/reference.md §1.1).
 S2_BANDS: tuple[str, ...] = ("B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B11", "B12")
 
-# Statistics of the paper's pre-training set (REFERENCE §1.2, authors' dataset_s2.csv).
+# Statistics of the paper's pre-training set (docs/reference.md §1.2, authors' dataset_s2.csv).
 _PAPER_MED = (414, 675, 570, 1132, 2374, 2744, 2885, 3016, 2003, 1117)
 _PAPER_QMIN = (130, 247, 168, 442, 907, 1044, 1069, 1160, 493, 299)
 _PAPER_QMAX = (3780, 3704, 3554, 3885, 4644, 5296, 5478, 5494, 3747, 2892)

@@ -1,6 +1,6 @@
 """Train / validation / test splits for the downstream protocols ([P] §IV-A, §IV-B, §V-B).
 
-* PASTIS: the official 5-fold rotation (REFERENCE §7) — :data:`PASTIS_FOLDS`.
+* PASTIS: the official 5-fold rotation (docs/reference.md §7) — :data:`PASTIS_FOLDS`.
 * One raster (our folder layout, a single labelled scene): whole square *blocks* of pixels go to
   one split (:func:`spatial_block_split`). Neighbouring pixels are strongly correlated; a per-pixel
   random split (:func:`random_pixel_split`) leaks texture and parcels from train into test and
@@ -22,7 +22,7 @@ from alise.errors import AliseError
 #: Code of each split in a split map.
 SPLIT_NAMES: tuple[str, str, str] = ("train", "val", "test")
 
-#: PASTIS (train folds, val fold, test fold) for the 5 runs (REFERENCE §7, U-TAE's fold sequence).
+#: PASTIS (train folds, val fold, test fold) for the 5 runs (docs/reference.md §7, U-TAE's fold sequence).
 PASTIS_FOLDS: list[tuple[list[int], list[int], list[int]]] = [
     ([1, 2, 3], [4], [5]),
     ([2, 3, 4], [5], [1]),

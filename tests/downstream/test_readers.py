@@ -1,4 +1,4 @@
-"""MultiSenGE and RotCrop readers on fixtures written in their exact layouts (REFERENCE §9)."""
+"""MultiSenGE and RotCrop readers on fixtures written in their exact layouts (docs/reference.md §9)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The building blocks one by one: parameter counts (REFERENCE §11), golden values computed another way."""
+"""The building blocks one by one: parameter counts (docs/reference.md §11), golden values computed another way."""
 
 from __future__ import annotations
 

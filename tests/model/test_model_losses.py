@@ -74,7 +74,7 @@ def test_invariance_golden():
             for i in range(2):
                 for j in range(2):
                     total += sum((za[b, n, e, i, j].item() - zb[b, n, e, i, j].item()) ** 2 for e in range(5))
-    eq5 = total / (2 * 3 * 2 * 2)  # Eq. 5 sums over d_emb; we use the mean (REFERENCE D14)
+    eq5 = total / (2 * 3 * 2 * 2)  # Eq. 5 sums over d_emb; we use the mean (docs/reference.md D14)
     assert abs(invariance_loss(za, zb).item() - eq5 / 5) < 1e-5
     assert invariance_loss(za, za).item() == 0.0
 

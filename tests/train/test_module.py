@@ -34,7 +34,7 @@ def _one_step(module: PretrainModule) -> dict[str, torch.Tensor]:
 
 @pytest.mark.parametrize("block", ["unet", "transformer", "projector"])
 def test_invariance_loss_alone_trains_every_encoder_block(block):
-    """w_rec = 0, w_inv = 1: the gradient of L_inv must reach the encoder (REFERENCE P1)."""
+    """w_rec = 0, w_inv = 1: the gradient of L_inv must reach the encoder (docs/reference.md P1)."""
     module = _module(w_rec=0.0, w_inv=1.0, w_cov=0.0)
     before, grads = _one_step(module)
     names = [k for k in before if k.startswith(block + ".")]
@@ -47,7 +47,7 @@ def test_invariance_loss_alone_trains_every_encoder_block(block):
 
 
 def test_schedule_is_sgdr_with_t0_2_tmult_2_per_epoch():
-    """lr(e) = 1e-3 · ½(1 + cos(π T_cur / T_i)), restarts at epochs 2, 6, 14 ([P] §III-C, REFERENCE §6.5)."""
+    """lr(e) = 1e-3 · ½(1 + cos(π T_cur / T_i)), restarts at epochs 2, 6, 14 ([P] §III-C, docs/reference.md §6.5)."""
     module = _module()
     cfg = module.configure_optimizers()
     opt, sched = cfg["optimizer"], cfg["lr_scheduler"]["scheduler"]

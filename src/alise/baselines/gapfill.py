@@ -2,9 +2,9 @@
 
 [P] §IV-C-2: "we re-interpolate the SITS valid acquisitions on a regular temporal grid with a
 period of 5 days. The distance map is computed between the re-interpolated raw SITS" (Table IV:
-AUC 0.88 vs ALISE 0.91). REFERENCE §8 and DESIGN §9 fix the details the paper leaves open:
+AUC 0.88 vs ALISE 0.91). docs/reference.md §8 and docs/design.md §9 fix the details the paper leaves open:
 
-* per pixel, only its *valid* observations (clear, not padded; REFERENCE §1.3) are used;
+* per pixel, only its *valid* observations (clear, not padded; docs/reference.md §1.3) are used;
 * between two valid observations: linear in time; before the first / after the last one: the
   nearest valid value (no extrapolation); a pixel with no valid observation: NaN;
 * change distance: both years on the same day-of-year grid (1 Jan + 0, 5, …, 360 days: 73

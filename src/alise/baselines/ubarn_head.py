@@ -7,7 +7,7 @@ for the U-BARN^FR baseline ([P] §IV-C-1 item 2, Table II: 13.8K trainable param
 
 Two variants of the query, same attention and classifier otherwise:
 
-* ``query="learned"`` (default, REFERENCE §7): a learned D-vector is the query; key, value and
+* ``query="learned"`` (default, docs/reference.md §7): a learned D-vector is the query; key, value and
   output are Linear(D → D, bias). Parameters: D + 3·(D² + D) + D·K + K = 13,779 for D = 64, K = 19.
 * ``query="mean"``: the "mean query" of U-BARN's published shallow classifier: the query is
   Linear(BatchNorm(masked temporal mean of Linear(x))), keys Linear(x), values are the features

@@ -13,7 +13,7 @@ No onnxruntime is needed. The decoder and latent projector are not part of an en
 are freshly initialised (so 'alise reconstruct' needs fine-tuning/pre-training first).
 
 Normalisation: the export expects inputs normalised with the authors' statistics; by default the
-paper's (REFERENCE §1.2); give the authors' dataset_s2.csv with --stats to use another set.
+paper's (docs/reference.md §1.2); give the authors' dataset_s2.csv with --stats to use another set.
 
 Example:
   alise import-onnx ../shared/weights/alise/malice_s2.onnx --out models/malice-s2

@@ -1,4 +1,4 @@
-"""Reading Sentinel-2 image time series from disk (DESIGN §2; layouts in ``docs/data-formats.md``).
+"""Reading Sentinel-2 image time series from disk (docs/design.md §2; layouts in ``docs/data-formats.md``).
 
 ::
 

@@ -1,4 +1,4 @@
-"""``alise check``: validate an input and summarise it (DESIGN §2, §5).
+"""``alise check``: validate an input and summarise it (docs/design.md §2, §5).
 
 Opening a source already enforces the hard rules (dates parse and are unique, one grid, 10 bands
 in a known order, readable files, masks/labels on the image grid); reading it all here adds the

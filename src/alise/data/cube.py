@@ -1,4 +1,4 @@
-"""xarray / zarr / netCDF cubes with dims ``(time, band, y, x)`` (DESIGN §2.4).
+"""xarray / zarr / netCDF cubes with dims ``(time, band, y, x)`` (docs/design.md §2, item 4).
 
 For users who already hold their series as a cube. Expected content (one dataset):
 

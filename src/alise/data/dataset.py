@@ -34,7 +34,7 @@ class PretrainDataset(Dataset):
 
     Args:
         sources: the series to draw from (each at least ``crop`` × ``crop`` pixels).
-        norm: normalisation statistics applied to the DN (REFERENCE §1.2).
+        norm: normalisation statistics applied to the DN (docs/reference.md §1.2).
         crop: side of the square crop in pixels (paper: 64).
         n_dates: consecutive dates per sample (paper: 60); all dates if a series has fewer.
         samples_per_epoch: dataset length; None = one sample per ``crop``-sized tile of every source.
@@ -42,7 +42,7 @@ class PretrainDataset(Dataset):
         seed: base seed; draws depend only on ``(seed, epoch, index)``.
         center: centre crop and the middle date window, identical every epoch (validation).
         min_clear: drop dates whose clear fraction over the whole source is below this before
-            windowing (REFERENCE §1.3 drops dates > 50 % cloudy: ``min_clear=0.5``); 0 keeps all.
+            windowing (docs/reference.md §1.3 drops dates > 50 % cloudy: ``min_clear=0.5``); 0 keeps all.
         cache_bytes: decoded series kept in memory up to this many bytes (0: none).
 
     Items are :class:`SITS` with ``x (T, C, crop, crop)``, ``T = min(n_dates, dates kept)``.

@@ -1,4 +1,4 @@
-"""From paths to sources: detect the layout of each path and expand roots (DESIGN §2).
+"""From paths to sources: detect the layout of each path and expand roots (docs/design.md §2).
 
 ``open_source(PATH)`` opens exactly one series; ``open_sources(PATHS)`` expands each path into all
 the series it holds:

@@ -1,4 +1,4 @@
-"""Dated images on disk: the folder-of-dates layouts (DESIGN §2.1; the shipped real data).
+"""Dated images on disk: the folder-of-dates layouts (docs/design.md §2, item 1; the shipped real data).
 
 ::
 

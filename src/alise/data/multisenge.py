@@ -1,4 +1,4 @@
-"""MultiSenGE: land-cover segmentation patches of eastern France, 2020 ([P] §IV-A-3; REFERENCE §9).
+"""MultiSenGE: land-cover segmentation patches of eastern France, 2020 ([P] §IV-A-3; docs/reference.md §9).
 
 Data card
 ---------
@@ -19,7 +19,7 @@ Data card
   built-up, 4 specialised but vegetative, 5 large-scale networks, 6 arable lands, 7 vineyards,
   8 orchards, 9 grasslands, 10 groves/hedges, 11 forest, 12 open spaces/mineral, 13 wetlands,
   14 water surfaces.
-* Protocol (REFERENCE §7): random 60 / 16 / 24 % split of patches, 2 seeds
+* Protocol (docs/reference.md §7): random 60 / 16 / 24 % split of patches, 2 seeds
   (``alise probe ROOT --split sits --fractions 0.6,0.16,0.24 --repeats 2``).
 """
 

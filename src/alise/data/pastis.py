@@ -1,9 +1,9 @@
-"""The PASTIS layout, the paper's crop-segmentation benchmark ([P] §IV-A-2; REFERENCE §9).
+"""The PASTIS layout, the paper's crop-segmentation benchmark ([P] §IV-A-2; docs/reference.md §9).
 
 ::
 
     PASTIS/
-      DATA_S2/S2_<ID>.npy           (T, 10, 128, 128) THEIA L2A DN, bands B02 … B12 (REFERENCE §1.1)
+      DATA_S2/S2_<ID>.npy           (T, 10, 128, 128) THEIA L2A DN, bands B02 … B12 (docs/reference.md §1.1)
       ANNOTATIONS/TARGET_<ID>.npy   (3, 128, 128); channel 0 = semantic class
       metadata.geojson              features with ID_PATCH, Fold (1–5), dates-S2 {index: YYYYMMDD}
 

@@ -1,4 +1,4 @@
-"""RotCrop (CropRot): crop change between two annual SITS of the same place ([P] §IV-A-4; REFERENCE §8–9).
+"""RotCrop (CropRot): crop change between two annual SITS of the same place ([P] §IV-A-4; docs/reference.md §8–9).
 
 Data card
 ---------
@@ -118,7 +118,7 @@ class RotCropPair:
 
 
 def open_rotcrop(path: str | Path, years: tuple[int, int] = (2019, 2020)) -> RotCropPair:
-    """Open a RotCrop ``.pt`` sample as two sources plus change truth (REFERENCE §8)."""
+    """Open a RotCrop ``.pt`` sample as two sources plus change truth (docs/reference.md §8)."""
 
     path = Path(path)
     sample = load_sample(path)

@@ -1,4 +1,4 @@
-"""One satellite image time series on one grid, whatever its layout on disk (DESIGN §2).
+"""One satellite image time series on one grid, whatever its layout on disk (docs/design.md §2).
 
 A :class:`SITSSource` is opened cheaply (headers only) and read lazily: :meth:`SITSSource.read`
 reads one spatial window of some dates and returns a :class:`RawSITS` of offset-corrected digital
@@ -86,7 +86,7 @@ class RawSITS:
     meta: dict = field(default_factory=dict)
 
     def to_sits(self, norm: NormStats, ignore_index: int = -100) -> SITS:
-        """Normalise (§IV-A robust normalisation, REFERENCE §1.2) into a :class:`SITS`.
+        """Normalise (§IV-A robust normalisation, docs/reference.md §1.2) into a :class:`SITS`.
 
         ``x (T, C, h, w)`` is finite everywhere (NaN → 0 after normalisation) and those pixels are
         ``valid_pixels = False``. Cloudy pixels keep their values: the network sees them, only the

@@ -1,4 +1,4 @@
-"""Clear-pixel samples for the normalisation statistics ([P] §IV-A; REFERENCE §1.2).
+"""Clear-pixel samples for the normalisation statistics ([P] §IV-A; docs/reference.md §1.2).
 
 ``pretrain`` computes median and 5 %/95 % quantiles per band over random clear pixels of its
 training data (:meth:`alise.normalise.NormStats.from_samples`). This module draws those pixels:

@@ -1,6 +1,6 @@
 """Units of the digital numbers: the +1000 offset of processing baseline 04.00 and 0–1 reflectance.
 
-ALISE's normalisation statistics (REFERENCE §1.2) are in Sen2Cor L2A digital numbers,
+ALISE's normalisation statistics (docs/reference.md §1.2) are in Sen2Cor L2A digital numbers,
 ``DN = 10 000 · reflectance``. Two things break that silently:
 
 * **Processing baseline ≥ 04.00** (products from 2022-01-25 on, and reprocessed archives) stores

@@ -1,4 +1,4 @@
-"""Which pixel-dates are usable: the validity mask ([P] §III-B-3, Eq. 11; REFERENCE §1.3).
+"""Which pixel-dates are usable: the validity mask ([P] §III-B-3, Eq. 11; docs/reference.md §1.3).
 
 ALISE never shows the mask to the network: it only removes cloudy / no-data pixels from the
 reconstruction loss (Eq. 11, ``M_t^valid``) and from the normalisation statistics. One convention

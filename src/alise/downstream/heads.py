@@ -1,4 +1,4 @@
-"""Segmentation heads on the aligned representation ([P] §IV-B-1, Fig. 5 left; REFERENCE §7).
+"""Segmentation heads on the aligned representation ([P] §IV-B-1, Fig. 5 left; docs/reference.md §7).
 
 The paper classifies every pixel with one linear layer on its aligned latent vector
 ``y_(b,h,w) ∈ R^(n_q·d_model)``: ``c = y A + b`` with ``A ∈ R^(n_q·d_model, K)``. The vector is the

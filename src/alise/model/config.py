@@ -1,6 +1,6 @@
 """The one configuration of an ALISE model: a flat frozen dataclass with the paper's names.
 
-Defaults are the paper's ([P] Table I, Tables VIII–IX, §III; REFERENCE §2–§6). A handful of
+Defaults are the paper's ([P] Table I, Tables VIII–IX, §III; docs/reference.md §2–§6). A handful of
 options exist only to reproduce the authors' published MALICE S2 export with the *same* code
 path (see :mod:`alise.weights.malice`): ``down_kernel``, ``block``, ``pe_base``, ``proj_d_k``,
 ``encoder_norm`` and ``fold_bn``. With their defaults the model is the paper's.
@@ -8,9 +8,9 @@ path (see :mod:`alise.weights.malice`): ``down_kernel``, ``block``, ``pe_base``,
 =================== ======================== ====================================================
 field               paper default            meaning
 =================== ======================== ====================================================
-in_channels         10                       C, Sentinel-2 bands (REFERENCE §1.1)
+in_channels         10                       C, Sentinel-2 bands (docs/reference.md §1.1)
 encoder_widths      (64, 64, 64, 128)        UNet encoder widths (Table VIII)
-decoder_widths      (32, 32, 64, 128)        UNet decoder widths (REFERENCE §2)
+decoder_widths      (32, 32, 64, 128)        UNet decoder widths (docs/reference.md §2)
 down_kernel         4                        strided conv / transposed conv kernel (4: pad 1; 2: pad 0)
 encoder_norm        "group"                  UNet encoder norm: GroupNorm(n_groups) or "batch"
 n_groups            4                        GroupNorm groups
@@ -22,7 +22,7 @@ n_heads             4                        Transformer heads (Table IX)
 d_ffn               128                      Transformer hidden width d_hidden (Table IX)
 dropout             0.1                      attention and residual dropout (Table IX)
 block               "postnorm"               "postnorm" (PyTorch) or "double_ln" (MALICE export)
-pe_base             1000.0                   base of the sinusoidal date encoding (REFERENCE §1.5)
+pe_base             1000.0                   base of the sinusoidal date encoding (docs/reference.md §1.5)
 n_q                 10                       Q, learned queries of the temporal projector (Table I)
 proj_heads          2                        temporal projector heads (App. E-2)
 proj_d_k            16                       temporal projector key width per head

@@ -2,7 +2,7 @@
 
     L = w_inv · L_inv + w_cov · L_cov + w_rec · L_rec                                    (Eq. 2)
 
-Reductions follow REFERENCE §6.4: the reconstruction loss is a per-date mean over clear pixels and
+Reductions follow docs/reference.md §6.4: the reconstruction loss is a per-date mean over clear pixels and
 bands, then a mean over the dates that have at least one clear pixel (Eq. 11); the invariance loss
 is a mean over all elements (the authors' ``nn.MSELoss``, D14); the covariance loss normalises the
 covariance with N − 1 over N = B·Q·H·W samples (VICReg).
@@ -56,7 +56,7 @@ def cross_reconstruction_loss(l_rec_ab: Tensor, l_rec_ba: Tensor) -> Tensor:
 
 
 def invariance_loss(z_a: Tensor, z_b: Tensor) -> Tensor:
-    """L_inv of Eq. 5 with mean reduction (REFERENCE D14).
+    """L_inv of Eq. 5 with mean reduction (docs/reference.md D14).
 
     Args:
         z_a, z_b: ``(B, Q, E, H, W)`` embeddings of the two views (E = d_emb).

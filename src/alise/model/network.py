@@ -28,7 +28,7 @@ reflectance, or day-of-year / Unix-epoch days instead of days since 2014-03-03, 
 :class:`~alise.errors.AliseInputWarning` per process and kind (:func:`_input_warnings`).
 
 Padded dates never reach the UNet (only real frames are encoded, then scattered into zeros, so
-BatchNorm never sees padding, REFERENCE P4) and are masked as attention keys; the aligned output
+BatchNorm never sees padding, docs/reference.md P4) and are masked as attention keys; the aligned output
 does not depend on padding, on the number of dates, or on the other samples of the batch (eval).
 """
 
@@ -400,7 +400,7 @@ class ALISE(nn.Module):
 
     # ------------------------------------------------------------------ bookkeeping
     def param_counts(self) -> dict[str, int]:
-        """Trainable parameter count of every block (REFERENCE §11 for the paper configuration)."""
+        """Trainable parameter count of every block (docs/reference.md §11 for the paper configuration)."""
         counts = {"unet": _n_params(self.unet), "transformer": _n_params(self.transformer),
                   "projector": _n_params(self.projector)}
         counts["encoder_total"] = sum(counts.values())

@@ -2,7 +2,7 @@
 
 Ids are written to ``classes.csv`` and to the ``labels/YYYY.tif`` rasters (uint8). ``0`` is the
 background: field margins, tracks and hedges between parcels, never a training target (it is
-excluded from change truth, like background in RotCrop, REFERENCE §8).
+excluded from change truth, like background in RotCrop, docs/reference.md §8).
 
 Crop successions follow a first-order Markov chain over years, ``ROTATION[a, b] = P(crop b in
 year y+1 | crop a in year y)``, written from common north-west European practice: a cereal after

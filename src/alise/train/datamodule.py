@@ -1,6 +1,6 @@
 """Pre-training data: crops of SITS → pairs of interleaved views, deterministic per (seed, epoch, step).
 
-The pipeline of one training batch ([P] §III-C, REFERENCE §6.2):
+The pipeline of one training batch ([P] §III-C, docs/reference.md §6.2):
 
 1. :class:`EpochSampler` yields ``(epoch, index)`` keys: a permutation of the samples drawn from
    ``(seed, epoch)``, split between the DDP processes by striding (each rank gets the same number).

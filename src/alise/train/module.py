@@ -3,9 +3,9 @@
 :class:`PretrainModule` wraps a plain :class:`alise.model.ALISE` and adds nothing to the model
 itself: the forward pass and the losses (Eq. 2, 5–7, 10–11) are ``ALISE.pretrain_step``.
 
-* Optimiser: Adam, lr 1e-3, default betas, no weight decay ([P] §III-C, REFERENCE §6.5).
+* Optimiser: Adam, lr 1e-3, default betas, no weight decay ([P] §III-C, docs/reference.md §6.5).
 * Schedule: cosine annealing with warm restarts ([P] §III-C, [36]), T_0 = 2 epochs, T_mult = 2,
-  eta_min = 0, stepped per epoch (restarts at epochs 2, 6, 14, 30, 62, 126, 254; REFERENCE §6.5).
+  eta_min = 0, stepped per epoch (restarts at epochs 2, 6, 14, 30, 62, 126, 254; docs/reference.md §6.5).
   The learning rate of epoch e is set at the start of the epoch by ``scheduler.step(e)``, a pure
   function of e, so a resumed run follows exactly the same schedule.
 * Every training step first reseeds the global generators from ``(seed, epoch, step, rank)``

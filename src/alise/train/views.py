@@ -1,4 +1,4 @@
-"""Two temporally interleaved views of one SITS ([P] §III-B-1, Eq. 3–4, §III-C; REFERENCE §6.2).
+"""Two temporally interleaved views of one SITS ([P] §III-B-1, Eq. 3–4, §III-C; docs/reference.md §6.2).
 
 1. Keep N = ``n_dates`` (60) *consecutive* acquisitions starting at a uniformly random index
    (all of them if the series is shorter). Redrawn at every call, so at every epoch.

@@ -1,4 +1,4 @@
-"""Cross-reconstruction decoder g_φ ([P] §III-B-3, Eq. 8–9, Fig. 3; REFERENCE §5).
+"""Cross-reconstruction decoder g_φ ([P] §III-B-3, Eq. 8–9, Fig. 3; docs/reference.md §5).
 
 Fully temporal, per pixel: given the aligned representation ``Y (Q, D)`` of one view and the dates
 of the other view, it predicts that view's normalised reflectances. For target date δ_t::

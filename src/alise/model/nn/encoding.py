@@ -1,4 +1,4 @@
-"""Sinusoidal encoding of acquisition dates ([P] §III-A, Eq. 8 footnote; REFERENCE §1.5).
+"""Sinusoidal encoding of acquisition dates ([P] §III-A, Eq. 8 footnote; docs/reference.md §1.5).
 
 A date enters the model as ``δ_t``, its number of days since 2014-03-03 (a float, not scaled).
 For channel ``j`` of ``D``::

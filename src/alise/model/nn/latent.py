@@ -1,4 +1,4 @@
-"""Latent projector π_w ([P] §III-B-2, App. E-1, Fig. 12; REFERENCE §6.1).
+"""Latent projector π_w ([P] §III-B-2, App. E-1, Fig. 12; docs/reference.md §6.1).
 
 Operates on channels only: every (pixel, query) vector of ``Y`` is mapped independently,
 ``Linear(D → hidden, bias) → BatchNorm1d(hidden) → ReLU → Linear(hidden → d_emb, no bias)``.

@@ -1,4 +1,4 @@
-"""Temporal projector: learned queries attend over each pixel's dates ([P] Eq. 1, App. E-2; REFERENCE §4).
+"""Temporal projector: learned queries attend over each pixel's dates ([P] Eq. 1, App. E-2; docs/reference.md §4).
 
 This is what aligns irregular series: whatever the number and dates of the T acquisitions, every
 pixel comes out as Q = n_q vectors of D channels. Per pixel sequence ``X (T, D)`` and head ``h``::

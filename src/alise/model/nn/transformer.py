@@ -1,4 +1,4 @@
-"""Temporal Transformer of U-BARN, applied to every pixel's date sequence ([P] Table IX; REFERENCE §3).
+"""Temporal Transformer of U-BARN, applied to every pixel's date sequence ([P] Table IX; docs/reference.md §3).
 
 Paper configuration: 3 layers, d_model 64, 4 heads, feed-forward 128, ReLU, dropout 0.1 on the
 attention weights and on both residual branches, LayerNorm eps 1e-5, no final norm, no causal
@@ -13,7 +13,7 @@ Two blocks share one parameter layout (compatible with ``nn.MultiheadAttention``
 
       x = norm1(x + drop(SA(x)));  x = norm2(x + drop(FF(x)))
 
-* ``"double_ln"`` (the block of the MALICE export, REFERENCE D4; ``norm1`` is used twice)::
+* ``"double_ln"`` (the block of the MALICE export, docs/reference.md D4; ``norm1`` is used twice)::
 
       a = x + drop(SA(norm1(x)));  b = norm1(a);  x = norm2(b + drop(FF(b)))
 

@@ -1,7 +1,7 @@
-"""Spatial-spectral encoder: the per-date U-Net of U-BARN ([P] §III-A, Table VIII; REFERENCE §2).
+"""Spatial-spectral encoder: the per-date U-Net of U-BARN ([P] §III-A, Table VIII; docs/reference.md §2).
 
 Every acquisition is encoded independently, ``(N, C, H, W) → (N, D, H, W)`` with ``N = B·T``
-frames. Paper configuration (1,007,552 parameters, REFERENCE §11):
+frames. Paper configuration (1,007,552 parameters, docs/reference.md §11):
 
 * a *conv layer* (CL) is Conv2d(bias) → Norm → ReLU;
 * ``in_conv``: CL(C→64, 3×3) → CL(64→64, 3×3);
