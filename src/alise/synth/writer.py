@@ -31,13 +31,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import rasterio
 from rasterio.crs import CRS
 from rasterio.transform import Affine
 
+from alise.data.change_truth import EXCLUDED
+from alise.data.source import RasterGrid
 from alise.errors import AliseError
 from alise.normalise import S2_BANDS
-from alise.outputs import atomic_dir, check_output
+from alise.outputs import atomic_dir, check_output, write_geotiff
 from alise.synth import classes as C
 from alise.synth.generator import SiteSimulator, check_options, draw_dates
 
@@ -55,21 +56,10 @@ def site_transform(index: int, size: int) -> Affine:
     return Affine(10.0, 0.0, ORIGIN[0] + col * stride, 0.0, -10.0, ORIGIN[1] - row * stride)
 
 
-def _profile(size: int, transform: Affine, count: int, dtype: str, nodata) -> dict:
-    prof = dict(driver="GTiff", width=size, height=size, count=count, dtype=dtype, crs=CRS.from_epsg(CRS_EPSG),
-                transform=transform, nodata=nodata, compress="deflate", zlevel=4)
-    if size >= 512:
-        prof.update(tiled=True, blockxsize=256, blockysize=256)
-    return prof
-
-
-def _write(path: Path, data: np.ndarray, profile: dict, descriptions: Sequence[str], tags: dict) -> None:
-    """Write ``data`` ``(B, H, W)`` as one GeoTIFF with band descriptions and dataset tags."""
-    with rasterio.open(path, "w", **profile) as dst:
-        dst.write(data)
-        for i, d in enumerate(descriptions, start=1):
-            dst.set_band_description(i, d)
-        dst.update_tags(**{k: str(v) for k, v in tags.items()})
+def _write(path: Path, data: np.ndarray, grid, nodata, descriptions: Sequence[str], tags: dict) -> None:
+    """Write ``data`` ``(B, H, W)`` as one GeoTIFF with band descriptions and dataset tags
+    (:func:`alise.outputs.write_geotiff`, the package's one GeoTIFF writer)."""
+    write_geotiff(path, data, grid, nodata=nodata, descriptions=descriptions, tags=tags)
 
 
 def _write_site(sim: SiteSimulator, root: Path, transform: Affine, source: str) -> dict:
@@ -77,8 +67,7 @@ def _write_site(sim: SiteSimulator, root: Path, transform: Affine, source: str) 
     size = sim.size
     for sub in ("s2", "scl", "labels", "change"):
         (root / sub).mkdir(parents=True)
-    p_s2 = _profile(size, transform, len(S2_BANDS), "uint16", 0)
-    p_scl = _profile(size, transform, 1, "uint8", 0)
+    grid = RasterGrid(CRS.from_epsg(CRS_EPSG), transform, size, size)
     rows, clear = [], []
     i = 0
     for part in sim.render_all():
@@ -87,8 +76,8 @@ def _write_site(sim: SiteSimulator, root: Path, transform: Affine, source: str) 
             tags = dict(DATE=d, ACQUISITION_TIME_UTC=f"{d}T{sim.times[i]}Z", SUN_ZENITH=f"{sim.zenith[i]:.4f}",
                         SUN_AZIMUTH=f"{sim.azimuth[i]:.4f}", CLOUD_COVER=f"{part['cover'][k]:.4f}",
                         UNITS=UNITS, SOURCE=source)
-            _write(root / "s2" / f"{d}.tif", part["dn"][k], p_s2, S2_BANDS, tags)
-            _write(root / "scl" / f"{d}.tif", part["scl"][k][None], p_scl, ("SCL",),
+            _write(root / "s2" / f"{d}.tif", part["dn"][k], grid, 0, S2_BANDS, tags)
+            _write(root / "scl" / f"{d}.tif", part["scl"][k][None], grid, 0, ("SCL",),
                    dict(DATE=d, SOURCE=source))
             frac = float(np.isin(part["scl"][k], (4, 5, 6)).mean())
             clear.append(frac)
@@ -98,14 +87,12 @@ def _write_site(sim: SiteSimulator, root: Path, transform: Affine, source: str) 
                                     + "".join(r + "\n" for r in rows))
 
     table = ";".join(f"{k}={n}" for k, n in C.CLASSES)
-    p_lab = _profile(size, transform, 1, "uint8", None)
     for y in sim.years:
-        _write(root / "labels" / f"{y}.tif", sim.labels(y)[None], p_lab, ("crop_class",),
+        _write(root / "labels" / f"{y}.tif", sim.labels(y)[None], grid, None, ("crop_class",),
                dict(CLASSES=table, YEAR=y, SOURCE=source))
     shutil.copyfile(root / "labels" / f"{sim.years[-1]}.tif", root / "labels.tif")
-    p_chg = _profile(size, transform, 1, "uint8", 255)
     for a, b in zip(sim.years[:-1], sim.years[1:]):
-        _write(root / "change" / f"{a}_{b}.tif", sim.change(a, b)[None], p_chg, ("change",),
+        _write(root / "change" / f"{a}_{b}.tif", sim.change(a, b)[None], grid, EXCLUDED, ("change",),
                dict(YEARS=f"{a}_{b}", MEANING="1 = class changed, 0 = unchanged, 255 = background in either year",
                     SOURCE=source))
     (root / "classes.csv").write_text(C.classes_csv())
