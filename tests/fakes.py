@@ -1,4 +1,6 @@
-"""Fake-data writers shared by the tests (one GeoTIFF writer for every test folder)."""
+"""Fakes shared by the tests: the one GeoTIFF writer of every test folder and the tiny model
+configuration (the named preset ``tiny`` of :mod:`alise.model.presets`, which every test model
+derives from, stating only what it changes)."""
 
 from __future__ import annotations
 
@@ -6,6 +8,27 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
+
+from alise.model.config import ALISEConfig
+from alise.model.presets import preset
+
+#: The ``tiny`` preset's architecture: seconds per epoch on one CPU thread.
+TINY: ALISEConfig = preset("tiny").config
+
+
+def tiny_config(**overrides) -> ALISEConfig:
+    """The tiny preset with ``overrides`` (validated)."""
+    return TINY.replace(**overrides) if overrides else TINY
+
+
+def set_items(config: ALISEConfig = TINY, skip: tuple[str, ...] = ()) -> list[str]:
+    """``--set KEY=VALUE`` items giving ``config``'s architecture (the keys that differ from the paper's)."""
+    paper = ALISEConfig().to_dict()
+    items = []
+    for k, v in config.to_dict().items():
+        if v != paper[k] and k not in skip:
+            items.append(f"{k}=" + (",".join(map(str, v)) if isinstance(v, list) else str(v)))
+    return items
 
 
 def write_tif(path: Path, data: np.ndarray, *, like: Path | None = None, crs=None, transform=None,

@@ -15,12 +15,11 @@ import torch
 import alise
 import alise.model.network as alise_model
 from alise.cli import main
-from alise.model.config import ALISEConfig
 from alise.errors import AliseError, AliseInputWarning
 from alise.model.network import ALISE
+from tests.fakes import tiny_config
 
-TINY = ALISEConfig(encoder_widths=(8, 8, 8, 16), decoder_widths=(8, 8, 8, 16), d_model=16, n_heads=2, d_ffn=32,
-                   n_q=2, proj_heads=2, proj_d_k=4, d_emb=8, d_proj_hidden=8)
+TINY = tiny_config(n_layers=3, n_q=2, proj_d_k=4, d_emb=8, d_proj_hidden=8)
 
 
 def tiny(seed: int = 0) -> ALISE:

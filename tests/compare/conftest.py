@@ -6,26 +6,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import rasterio
 from rasterio.transform import from_origin
 
 from alise.synth.classes import classes_csv
 from alise.synth.generator import generate_site
+from tests.fakes import set_items, write_tif
 
 BANDS = ("B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B11", "B12")
 
 #: A reduced architecture so that every model trains in seconds on a CPU.
-TINY = ["encoder_widths=8,8,8,16", "decoder_widths=8,8,8,16", "d_model=16", "n_heads=2", "d_ffn=32", "n_layers=1",
-        "d_emb=16", "d_proj_hidden=16", "proj_d_k=8", "n_q=4", "n_dates=12"]
+TINY = set_items()
 
 
 def _write(path: Path, data: np.ndarray, transform, descriptions=None) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with rasterio.open(path, "w", driver="GTiff", count=data.shape[0], height=data.shape[1], width=data.shape[2],
-                       dtype=data.dtype, crs="EPSG:32631", transform=transform) as dst:
-        dst.write(data)
-        if descriptions:
-            dst.descriptions = tuple(descriptions)
+    write_tif(path, data, crs="EPSG:32631", transform=transform, descriptions=descriptions)
 
 
 def write_site(dest: Path, seed: int, size: int = 32, revisit: int = 30) -> Path:

@@ -13,8 +13,7 @@ from affine import Affine
 from tests import fakes
 from rasterio.crs import CRS
 
-TINY = dict(encoder_widths=(8, 8, 8, 16), decoder_widths=(8, 8, 8, 16), d_model=16, n_q=4, n_layers=1, n_heads=2,
-            d_ffn=32, proj_heads=2, proj_d_k=4, d_emb=16, d_proj_hidden=16)
+TINY = fakes.tiny_config(proj_d_k=4)
 CRS_UTM = CRS.from_epsg(32631)
 TRANSFORM = Affine(10.0, 0.0, 501360.0, 0.0, -10.0, 5629680.0)
 
@@ -23,12 +22,11 @@ TRANSFORM = Affine(10.0, 0.0, 501360.0, 0.0, -10.0, 5629680.0)
 def tiny_model_dir(tmp_path_factory) -> Path:
     import torch
 
-    from alise.model.config import ALISEConfig
     from alise.model.network import ALISE
 
     torch.manual_seed(0)
     d = tmp_path_factory.mktemp("model") / "tiny"
-    ALISE(ALISEConfig(**TINY)).save(d)
+    ALISE(TINY).save(d)
     return d
 
 

@@ -7,12 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import rasterio
 import torch
 from rasterio.transform import from_origin
 
-from alise.model.config import ALISEConfig
 from alise.model.network import ALISE
+from tests.fakes import tiny_config, write_tif
 
 DATES = [dt.date(2018, 3, 2), dt.date(2018, 4, 11), dt.date(2018, 5, 21), dt.date(2018, 7, 5), dt.date(2018, 9, 18)]
 TRANSFORM = from_origin(500000.0, 5650000.0, 10.0, 10.0)
@@ -29,7 +28,6 @@ def write_site(root: Path, height: int, width: int, dates=DATES, seed: int = 0) 
     (root / "s2").mkdir(parents=True)
     (root / "scl").mkdir()
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
-    prof = dict(driver="GTiff", height=height, width=width, crs=CRS, transform=TRANSFORM)
     for k, d in enumerate(dates):
         bands = []
         for c in range(10):
@@ -39,10 +37,8 @@ def write_site(root: Path, height: int, width: int, dates=DATES, seed: int = 0) 
         scl = np.full((height, width), 4, np.uint8)
         scl[(yy - 12 * k) ** 2 + (xx - 15 * k) ** 2 < 150] = 9
         scl[:6, :6] = 8
-        with rasterio.open(root / "s2" / f"{d}.tif", "w", count=10, dtype="uint16", nodata=0, **prof) as f:
-            f.write(dn)
-        with rasterio.open(root / "scl" / f"{d}.tif", "w", count=1, dtype="uint8", **prof) as f:
-            f.write(scl[None])
+        write_tif(root / "s2" / f"{d}.tif", dn, crs=CRS, transform=TRANSFORM, nodata=0)
+        write_tif(root / "scl" / f"{d}.tif", scl, crs=CRS, transform=TRANSFORM)
     return root
 
 
@@ -58,8 +54,7 @@ def odd_site(tmp_path_factory) -> Path:
     return write_site(tmp_path_factory.mktemp("odd") / "odd", 70, 90, seed=1)
 
 
-TINY = ALISEConfig(encoder_widths=(8, 8, 8, 16), decoder_widths=(8, 8, 8, 16), d_model=16, n_heads=2, d_ffn=32,
-                   n_q=2, proj_heads=2, proj_d_k=4, d_emb=8, d_proj_hidden=8)
+TINY = tiny_config(n_layers=3, n_q=2, proj_d_k=4, d_emb=8, d_proj_hidden=8)
 
 
 def tiny_model(encoder_norm: str = "group", seed: int = 0) -> ALISE:

@@ -8,11 +8,10 @@ import torch
 from alise.batch import SITSBatch
 from alise.model.config import ALISEConfig
 from alise.normalise import NormStats
+from tests.fakes import tiny_config
 
-TINY = ALISEConfig(
-    in_channels=3, encoder_widths=(8, 8, 8, 16), decoder_widths=(8, 8, 8, 16), d_model=16, n_heads=2, d_ffn=32,
-    n_q=3, proj_heads=2, proj_d_k=4, d_emb=8, d_proj_hidden=8, t_w=2, n_dates=8,
-)
+#: The tiny preset on 3 bands, with the paper's 3 Transformer layers (tests.fakes).
+TINY = tiny_config(in_channels=3, n_layers=3, n_q=3, proj_d_k=4, d_emb=8, d_proj_hidden=8, n_dates=8)
 TINY_NORM = NormStats(median=(0.0,) * 3, qmin=(-1.0,) * 3, qmax=(1.0,) * 3, bands=("B02", "B03", "B04"))
 
 

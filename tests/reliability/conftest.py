@@ -26,8 +26,7 @@ SIZE = 32
 #: Three dates in each of two years (``change --years``); all before 2022 (no +1000 offset).
 DATES = tuple(dt.date(y, m, d) for y in (2018, 2019) for m, d in ((4, 2), (6, 11), (8, 20)))
 #: A tiny model (10 bands): fast enough for every command, still the real architecture.
-TINY = ALISEConfig(encoder_widths=(8, 8, 8, 16), decoder_widths=(8, 8, 8, 16), d_model=16, n_layers=1, n_heads=2,
-                   d_ffn=32, n_q=2, proj_heads=2, proj_d_k=4, d_emb=16, d_proj_hidden=16, n_dates=6)
+TINY = fakes.tiny_config(n_q=2, proj_d_k=4, n_dates=6)
 
 
 #: ``write_tif(path, data, **profile)`` on the sites' grid unless told otherwise (:func:`tests.fakes.write_tif`).

@@ -18,10 +18,10 @@ import torch
 
 from alise.model.config import ALISEConfig
 from alise.model.network import ALISE
+from alise.model.presets import preset
 
-#: The tiny configuration of tests/reliability (conftest.TINY).
-TINY = ALISEConfig(encoder_widths=(8, 8, 8, 16), decoder_widths=(8, 8, 8, 16), d_model=16, n_layers=1, n_heads=2,
-                   d_ffn=32, n_q=2, proj_heads=2, proj_d_k=4, d_emb=16, d_proj_hidden=16)
+#: The tiny configuration of tests/reliability (conftest.TINY: the tiny preset, 2 queries).
+TINY = preset("tiny").config.replace(n_q=2, proj_d_k=4)
 
 
 def main(t: int, side: int, chunk_pixels: int, config: ALISEConfig = TINY) -> dict:

@@ -7,19 +7,18 @@ import torch
 
 from alise.batch import SITSBatch
 from alise.model.config import ALISEConfig
+from tests import fakes
+from tests.fakes import set_items
 
 #: ``--set`` items of a tiny ALISE (seconds per epoch on one CPU thread).
-TINY_SET = ["encoder_widths=8,8,8,16", "decoder_widths=8,8,8,16", "d_model=16", "n_heads=2", "d_ffn=32",
-            "n_layers=1", "d_emb=16", "d_proj_hidden=16", "proj_d_k=8", "n_q=4"]
+TINY_SET = set_items(skip=("n_dates",))
 #: Command-line options of a tiny run: 16×16 crops, 20 dates, 4 samples (2 steps) per epoch.
 TINY_ARGS = ["--set", *TINY_SET, "--n-dates", "20", "--crop", "16", "--samples-per-epoch", "4", "--no-progress"]
 
 
 def tiny_config(**kw) -> ALISEConfig:
-    base = dict(encoder_widths=(8, 8, 8, 16), decoder_widths=(8, 8, 8, 16), d_model=16, n_heads=2, d_ffn=32,
-                n_layers=1, d_emb=16, d_proj_hidden=16, proj_d_k=8, n_q=4, n_dates=20)
-    base.update(kw)
-    return ALISEConfig(**base)
+    """The tiny preset on 20-date samples (``kw`` changes it)."""
+    return fakes.tiny_config(**{"n_dates": 20, **kw})
 
 
 def random_views(b: int = 2, t: int = 6, h: int = 16, seed: int = 0) -> tuple[SITSBatch, SITSBatch]:

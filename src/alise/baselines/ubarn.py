@@ -71,7 +71,7 @@ class UBARN(nn.Module):
 
     @property
     def config(self) -> ALISEConfig:
-        return self.alise.model.config
+        return self.alise.config
 
     @property
     def norm(self) -> NormStats:
@@ -154,7 +154,7 @@ def load_ubarn(directory: str | os.PathLike) -> UBARN:
                          "'alise compare ... --models ubarn-fr' or pass ubarn=DIR of such a directory")
     meta = json.loads((d / MARKER).read_text())
     alise = load(d)
-    model = UBARN(alise.model.config, alise.norm, mask_ratio=float(meta.get("mask_ratio", 0.5)))
+    model = UBARN(alise.config, alise.norm, mask_ratio=float(meta.get("mask_ratio", 0.5)))
     model.alise = alise
     if (d / HEAD_FILE).is_file():
         model.head.load_state_dict(load_file(str(d / HEAD_FILE)))

@@ -61,9 +61,15 @@ def _looks_like_data(p) -> bool:
     return p.is_dir() and next(iter(_walk(p, 3)), None) is not None
 
 
-def add_raster_pass_arguments(parser) -> None:
-    """``--tile``, ``--overlap``, ``--no-progress``: the tiled encoding pass of reconstruct / change
-    (:mod:`alise.downstream.raster`)."""
+def add_raster_pass_arguments(parser, replaced: str) -> None:
+    """The options reconstruct and change share: ``--min-clear``, the input options (``--files``,
+    ``--date-pattern`` …), ``--overwrite`` (replacing ``replaced`` and stale resume state), and
+    ``--tile``, ``--overlap``, ``--no-progress`` of their tiled encoding pass (:mod:`alise.downstream.raster`)."""
+    from alise.commands._inputs import add_input_arguments
+
+    add_min_clear_argument(parser)
+    add_input_arguments(parser)
+    parser.add_argument("--overwrite", action="store_true", help=f"replace {replaced} (and stale resume state)")
     parser.add_argument("--tile", type=int, default=None,
                         help="tile side of the encoding pass, px (default: as alise encode)")
     parser.add_argument("--overlap", type=int, default=32, help="tile overlap of the encoding pass, px (32)")

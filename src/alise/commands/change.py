@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from alise.commands._inputs import add_input_arguments, input_options, input_paths, require_inputs
-from alise.commands._model import (add_min_clear_argument, add_raster_pass_arguments, check_min_clear,
+from alise.commands._inputs import input_options, input_paths, require_inputs
+from alise.commands._model import (add_raster_pass_arguments, check_min_clear,
                                    input_min_clear, raster_pass_options, resolve_model_argument)
 
 HELP = "change map between two series of one place: embedding distance (Eq. 12) or gap-filling baseline"
@@ -42,10 +42,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--method", default="alise", metavar="alise|gf", help="alise (Eq. 12, default) or gf")
     p.add_argument("--years", default=None, metavar="Y1,Y2", help="compare these two years of the folder A")
     p.add_argument("--truth", default=None, metavar="RASTER", help="change truth: 1 changed, 0 unchanged, 255 excluded")
-    add_min_clear_argument(p)
-    add_input_arguments(p)
-    p.add_argument("--overwrite", action="store_true", help="replace existing outputs (and stale resume state)")
-    add_raster_pass_arguments(p)
+    add_raster_pass_arguments(p, "existing outputs")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from alise.commands._inputs import add_input_arguments, input_options, input_paths, require_inputs
-from alise.commands._model import (add_min_clear_argument, add_raster_pass_arguments, check_min_clear,
+from alise.commands._inputs import input_options, input_paths, require_inputs
+from alise.commands._model import (add_raster_pass_arguments, check_min_clear,
                                    input_min_clear, raster_pass_options, resolve_model_argument)
 
 HELP = "gap-filled (cloud-free) images at requested dates, decoded from the embedding"
@@ -40,10 +40,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (gets s2/YYYY-MM-DD.tif)")
     p.add_argument("--start", default=None, metavar="DATE", help="first input date to encode")
     p.add_argument("--end", default=None, metavar="DATE", help="last input date to encode")
-    add_min_clear_argument(p)
-    add_input_arguments(p)
-    p.add_argument("--overwrite", action="store_true", help="replace an existing OUT (and stale resume state)")
-    add_raster_pass_arguments(p)
+    add_raster_pass_arguments(p, "an existing OUT")
 
 
 def run(args: argparse.Namespace) -> int:
