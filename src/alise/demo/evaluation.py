@@ -31,31 +31,39 @@ def _features(demo: Demo, kind: str, src, year: int | None) -> np.ndarray:
     return gf_features(s.x[None], s.days[None], s.valid_pixels[None], grid)[0].numpy()
 
 
-def _linear_probe(train, val, test, k: int, ignore) -> tuple[np.ndarray, dict]:
-    """The ``lbfgs`` solver of ``alise probe`` (:func:`alise.downstream.probe.fit_lbfgs_head`) on
-    ``(X (N, F), y (N,))`` tables of labelled pixels: standardised features, L2 strength picked on
-    validation. Returns the test predictions ``(N_test,)`` and the fit report."""
-    import torch
+class _Labels:
+    """A labelled series as :class:`alise.downstream.probe.Probe` reads it: ``labels() → (H, W)``."""
 
+    def __init__(self, labels: np.ndarray):
+        self._labels = labels
+
+    def labels(self) -> np.ndarray:
+        return self._labels
+
+
+def _linear_probe(tasks, k: int, ignore, names, seed: int):
+    """``alise probe --mode lp --solver lbfgs`` on precomputed features: the same
+    :class:`~alise.downstream.probe.Probe`, head and solver, over ``tasks`` = ``[(features (F, H, W),
+    labels (H, W), split (H, W) 0 train / 1 val / 2 test)]``. Returns the
+    :class:`~alise.downstream.probe.ProbeResult` (test metrics, fit report)."""
+    from alise.downstream.features import FeatureTable
     from alise.downstream.heads import LinearProbe
-    from alise.downstream.probe import LabelSpace, ProbeConfig, fit_lbfgs_head
+    from alise.downstream.probe import Item, LabelSpace, Probe, ProbeConfig, ProbeParts, Run
 
-    torch.manual_seed(0)
-    tr, va, te = ((torch.from_numpy(x.astype(np.float32)), torch.from_numpy(y.astype(np.int64))) for x, y in (train, val, test))
-    head = LinearProbe(1, tr[0].shape[1], k)
-    report = fit_lbfgs_head(head, tr, va, LabelSpace(k, tuple(ignore), [str(i) for i in range(k)]), ProbeConfig())
-    with torch.no_grad():
-        return head.forward_flat(te[0]).argmax(1).numpy(), report.to_dict()
+    feats = [f for f, _, _ in tasks]
+    parts = ProbeParts(head=LinearProbe(1, feats[0].shape[0], k), features=FeatureTable(lambda i: feats[i]))
+    probe = Probe([_Labels(lab) for _, lab, _ in tasks], LabelSpace(k, tuple(ignore), list(names)),
+                  ProbeConfig(mode="lp", solver="lbfgs"), parts)
+
+    def items(code: int) -> list:
+        return [Item(i, (0, 0, *split.shape), split == code) for i, (_, _, split) in enumerate(tasks)]
+
+    return probe.fit(Run(f"split seed {seed}", items(0), items(1), items(2)), progress=False)
 
 
-def _gather(tasks, split_code: int, ignore) -> tuple[np.ndarray, np.ndarray]:
-    """Labelled pixels of one split over several ``(features (F,H,W), labels (H,W), split (H,W))``."""
-    xs, ys = [], []
-    for f, lab, split in tasks:
-        m = (split == split_code) & (lab >= 0) & ~np.isin(lab, ignore)
-        xs.append(f[:, m].T)
-        ys.append(lab[m])
-    return np.concatenate(xs), np.concatenate(ys)
+def _n_labelled(tasks, split_code: int, ignore) -> int:
+    """Labelled pixels of one split over ``tasks`` (see :func:`_linear_probe`)."""
+    return int(sum(((split == split_code) & (lab >= 0) & ~np.isin(lab, ignore)).sum() for _, lab, split in tasks))
 
 
 def _segmentation_sets(demo: Demo) -> list[dict]:
@@ -78,7 +86,7 @@ def _segmentation_sets(demo: Demo) -> list[dict]:
 
 
 def stage_segmentation(demo: Demo, rec: dict) -> None:
-    from alise.metrics import mean_std, segmentation_metrics
+    from alise.metrics import mean_std
     from alise.plots import plot_confusion
     from alise.splits import describe_split, spatial_block_split
 
@@ -87,7 +95,7 @@ def stage_segmentation(demo: Demo, rec: dict) -> None:
     rec.update(block=block, fractions=[0.6, 0.2, 0.2], seeds=list(demo.p.split_seeds), ignore=list(ignore),
                probe="Linear(F → K) per pixel on frozen features standardised with training statistics; "
                      "L-BFGS logistic regression to convergence, L2 strength C picked on the validation blocks "
-                     "(the lbfgs solver of alise probe)",
+                     "(alise probe's Probe with its lbfgs solver)",
                methods=dict(_methods(demo)), ubarn="not run: U-BARN FR needs its own masked-autoencoder pre-training "
                                              "(alise compare --models ubarn-fr), beyond the demo's time budget")
     for task in _segmentation_sets(demo):
@@ -101,14 +109,13 @@ def stage_segmentation(demo: Demo, rec: dict) -> None:
                 for i, (src, yr, lab) in enumerate(task["series"]):
                     split = spatial_block_split(*lab.shape, block=block, seed=seed + 7919 * i)  # as alise probe
                     tasks.append((feats[kind][i], lab, split))
-                tr, va, te = (_gather(tasks, c, ignore) for c in (0, 1, 2))
-                pred, fit = _linear_probe(tr, va, te, task["k"], ignore)
-                m = segmentation_metrics(te[1], pred, task["k"], ignore=ignore, class_names=task["names"])
+                res = _linear_probe(tasks, task["k"], ignore, task["names"], seed)
+                m, fit = res.metrics, res.fit
+                n = [_n_labelled(tasks, code, ignore) for code in (0, 1, 2)]
                 runs.append({"seed": seed, "macro_f1": m["macro_f1"], "overall_accuracy": m["overall_accuracy"],
-                             "miou": m["miou"], "per_class_f1": m["per_class_f1"], "n_train": int(tr[1].size),
-                             "n_val": int(va[1].size), "n_test": int(te[1].size), "C": fit["C"],
-                             "stopped": fit["stopped"], "iterations": fit["steps"],
-                             "confusion": m["confusion"]})
+                             "miou": m["miou"], "per_class_f1": m["per_class_f1"], "n_train": n[0],
+                             "n_val": n[1], "n_test": n[2], "C": fit.C, "stopped": fit.stopped,
+                             "iterations": fit.steps, "confusion": m["confusion"]})
                 if seed == demo.p.split_seeds[0]:
                     out.setdefault("split", describe_split(tasks[0][2], block=block, method="spatial_block"))
             out["methods"][kind] = {"name": name, "runs": runs,
