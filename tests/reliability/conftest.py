@@ -11,7 +11,6 @@ import shutil
 import warnings
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from rasterio.transform import from_origin
@@ -34,29 +33,9 @@ write_tif = functools.partial(fakes.write_tif, transform=TRANSFORM, crs=CRS)
 
 
 def make_site(root: Path, size: int = SIZE, dates=DATES, seed: int = 0) -> Path:
-    """A folder-layout site: s2/ (uint16 DN, nodata 0), scl/, labels.tif + classes.csv, labels/YYYY.tif
-    and change/2018_2019.tif. Two crops with different phenology; a moving cloud (SCL 9)."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:size, 0:size]
-    lab = np.where(xx < size // 2, 1, 2).astype(np.uint8)
-    lab[:, :3] = 0
-    base = np.array([400, 700, 600, 1100, 2300, 2700, 2900, 3000, 2000, 1100], np.float32)
-    for k, d in enumerate(dates):
-        g = np.sin(np.pi * (d.timetuple().tm_yday / 365.0))
-        img = base[:, None, None] * (1 + np.where(lab == 1, 0.5 * g, -0.3 * g))[None]
-        img = img + rng.normal(0, 40, img.shape)
-        write_tif(root / "s2" / f"{d.isoformat()}.tif", np.clip(img, 1, 10000).astype(np.uint16), nodata=0)
-        scl = np.full((size, size), 4, np.uint8)
-        scl[(yy - 5 * k) ** 2 + (xx - 4 * k) ** 2 < 30] = 9
-        write_tif(root / "scl" / f"{d.isoformat()}.tif", scl)
-    for y in sorted({d.year for d in dates}):
-        write_tif(root / "labels" / f"{y}.tif", lab)
-    write_tif(root / "labels.tif", lab)
-    (root / "classes.csv").write_text("id,name\n0,background\n1,crop_a\n2,crop_b\n")
-    change = np.zeros((size, size), np.uint8)
-    change[: size // 2, size // 2:] = 1
-    write_tif(root / "change" / "2018_2019.tif", change)
-    return root
+    """:func:`tests.fakes.make_site` on this folder's grid, with clouds: s2/, scl/, labels.tif +
+    classes.csv, labels/YYYY.tif and change/2018_2019.tif."""
+    return fakes.make_site(root, size=size, seed=seed, dates=list(dates), clouds=True, transform=TRANSFORM, crs=CRS)
 
 
 def tiny_model(seed: int = 0, **overrides):
