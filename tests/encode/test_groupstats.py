@@ -66,6 +66,32 @@ def test_frozen_statistics_reproduce_groupnorm_and_are_used_by_encode():
     assert (other - plain).abs().max() > 1e-3  # the statistics are really used
 
 
+def test_threads_encoding_with_one_model_keep_their_own_statistics():
+    """The frozen statistics belong to the call: two threads with different statistics get the
+    results they get one after the other."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    model = tiny_model().eval()
+    torch.manual_seed(3)
+    x = torch.randn(1, 4, 10, 32, 32)
+    days = torch.tensor([[10.0, 40.0, 70.0, 100.0]])
+    valid = torch.ones(1, 4, dtype=torch.bool)
+    with torch.inference_mode():
+        stats = estimate(model.unet, [(x[0], (slice(0, 32), slice(0, 32)))], 1).pairs()
+    sets = [stats, [(m + 0.5, r) for m, r in stats]] * 4
+
+    def run(st):
+        with torch.inference_mode():
+            return model.encode(x, days, valid, group_stats=st)
+
+    alone = [run(st) for st in sets[:2]]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(run, sets))
+    for i, y in enumerate(together):
+        torch.testing.assert_close(y, alone[i % 2], rtol=0, atol=0)
+    assert (alone[0] - alone[1]).abs().max() > 1e-3
+
+
 def test_sample_indices_spread_over_the_grid():
     assert sample_indices(5, 16) == [0, 1, 2, 3, 4]
     s = sample_indices(100, 4)

@@ -20,10 +20,16 @@ ConvTranspose+BatchNorm pairs always keep their norm.
 
 from __future__ import annotations
 
+import threading
+
 import torch
 from torch import Tensor, nn
 
 from alise.model.config import ALISEConfig
+
+
+#: State of the forward call running in this thread: the statistics handed to each GroupNorm layer.
+_CALL = threading.local()
 
 
 class FrameGroupNorm(nn.GroupNorm):
@@ -38,8 +44,21 @@ class FrameGroupNorm(nn.GroupNorm):
     :mod:`alise.encode.groupstats`).
     """
 
-    frozen: tuple[Tensor, Tensor] | None = None  # mean, rstd, each (N, G), for the frames of one call
     observer = None  # callable(layer, x) or None
+
+    @property
+    def frozen(self) -> tuple[Tensor, Tensor] | None:
+        """``(mean, rstd)``, each ``(N, G)``, for the frames of the current call, or None. Kept per
+        thread (:data:`_CALL`), so that threads encoding with one model do not see each other's."""
+        return getattr(_CALL, "frozen", {}).get(id(self))
+
+    @frozen.setter
+    def frozen(self, stats: tuple[Tensor, Tensor] | None) -> None:
+        table = _CALL.__dict__.setdefault("frozen", {})
+        if stats is None:
+            table.pop(id(self), None)
+        else:
+            table[id(self)] = stats
 
     def forward(self, x: Tensor) -> Tensor:
         if self.observer is not None:
