@@ -27,7 +27,6 @@ example:
 
 
 #: Targets further than this from the first / last encoded date are refused.
-MAX_EXTRAPOLATION_DAYS = 366
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -76,15 +75,11 @@ def run(args: argparse.Namespace) -> int:
 
     mc = input_min_clear(args, model)
     src = clear_dates(sources[0], mc)
-    first, last = src.dates[0], src.dates[-1]
-    outside = [(d, (first - d).days if d < first else (d - last).days) for d in dates if not first <= d <= last]
-    far = [d for d, gap in outside if gap > MAX_EXTRAPOLATION_DAYS]
-    if far:
-        raise AliseError(f"--dates {', '.join(d.isoformat() for d in far)}: more than {MAX_EXTRAPOLATION_DAYS} days "
-                         f"outside the encoded dates ({first} to {last}); the decoder does not extrapolate that far")
-    if outside:
-        print("alise reconstruct: warning: " + ", ".join(f"{d} is {gap} days outside" for d, gap in outside)
-              + f" the encoded dates ({first} to {last}): extrapolated", file=sys.stderr)
+    from alise.downstream.reconstruct import extrapolation
+
+    note = extrapolation(dates, src.dates, "--dates")
+    if note:
+        print(f"alise reconstruct: warning: {note}", file=sys.stderr)
     print(f"alise reconstruct: encoding {src.name} ({src.n_dates} dates, {src.grid.describe()}) with model "
           f"{info['name']}", file=sys.stderr)
 

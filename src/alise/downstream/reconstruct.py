@@ -20,6 +20,8 @@ from alise.errors import AliseError
 
 #: Largest and smallest storable DN of the uint16 output.
 DN_MAX = 65535
+#: Farthest a target date may lie outside the encoded dates (days): beyond, the decoder is not asked.
+MAX_EXTRAPOLATION_DAYS = 366
 
 
 def reconstruct(model, sits: SITS, days_target: Sequence[float] | np.ndarray, chunk_dates: int = 16) -> np.ndarray:
@@ -101,3 +103,19 @@ def heldout_comparison(model, sits: SITS, heldout: Sequence[int], min_clear: flo
         out[name] = {"rmse_dn": float(np.sqrt(np.mean(e**2))), "mae_dn": float(np.mean(np.abs(e))),
                      "rmse_norm": float(np.sqrt(np.mean(en**2)))}
     return out
+
+
+def extrapolation(targets: Sequence, encoded: Sequence, what: str = "dates") -> str | None:
+    """The rule of ``alise reconstruct`` and :func:`alise.xarray.reconstruct` for target dates
+    outside the encoded ones: more than :data:`MAX_EXTRAPOLATION_DAYS` away is an
+    :class:`AliseError` (naming them after ``what``, e.g. ``--dates``); closer ones are
+    extrapolated, and the warning to show is returned (None when every target is inside)."""
+    first, last = min(encoded), max(encoded)
+    outside = [(d, (first - d).days if d < first else (d - last).days) for d in targets if not first <= d <= last]
+    far = [d.isoformat() for d, gap in outside if gap > MAX_EXTRAPOLATION_DAYS]
+    if far:
+        raise AliseError(f"{what} {', '.join(far)}: more than {MAX_EXTRAPOLATION_DAYS} days outside the encoded "
+                         f"dates ({first} to {last}); the decoder does not extrapolate that far")
+    if not outside:
+        return None
+    return ", ".join(f"{d} is {gap} days outside" for d, gap in outside) + f" the encoded dates ({first} to {last}): extrapolated"
