@@ -105,28 +105,43 @@ def test_int8_cog_per_band_scale_round_trips_within_half_a_step(outputs):
     assert (q == 127).any() and (q == -127).any()  # the range is used to its ends
 
 
-def test_int8_zarr_is_decoded_by_xarray_and_gdal(outputs):
+def test_int8_zarr_per_band_scale_decodes_in_xarray_gdal_and_alise(outputs):
     import xarray as xr
 
     from alise.downstream.raster import embedding_rows
+    from alise.encode.writers import dequantise_embedding
 
     paths, ref = outputs
     z = paths["int8", ".zarr"]
     nan = np.isnan(ref)
     ds = xr.open_zarr(z)
-    s = ds.embedding.encoding["scale_factor"]
-    assert ds.embedding.encoding["dtype"] == np.int8 and ds.embedding.encoding["_FillValue"] == INT8_NODATA
-    v = ds.embedding.values.reshape(NB, 96, 96)  # decoded: stored * scale_factor + add_offset, −128 → NaN
+    e = ds.embedding
+    assert e.encoding["dtype"] == np.int8 and e.encoding["_FillValue"] == INT8_NODATA
+    assert "scale_factor" not in e.encoding and "scale_factor" not in e.attrs  # not a (scalar) CF scale
+    scale, offset = ds.embedding_scale, ds.embedding_offset
+    assert scale.dims == ("query", "feature") and scale.shape == (TINY.n_q, TINY.d_model)
+    assert len(np.unique(scale.values)) > 1  # one scale per (query, feature)
+    assert "embedding_scale" in e.attrs["ALISE_QUANTISATION"] and "embedding_scale" in ds.attrs["ALISE_QUANTISATION"]
+    v = (e * scale + offset).values.reshape(NB, 96, 96)  # the documented decode (−128 is already NaN)
+    step = scale.values.reshape(NB, 1, 1)
     assert np.array_equal(np.isnan(v), nan)
-    assert np.abs(v - ref)[~nan].max() <= s / 2 * (1 + 1e-4)
-    with rasterio.open(gdal_zarr(z)) as f:
-        assert f.dtypes[0] == "int8" and f.nodata == INT8_NODATA and f.scales[0] == pytest.approx(s)
-        g = f.read(masked=True).astype(np.float64) * f.scales[0] + f.offsets[0]
-        assert np.array_equal(g.mask, nan) and np.abs(g.filled(0) - np.nan_to_num(ref))[~nan].max() <= s / 2 * 1.0001
+    assert (np.abs(v - ref) / step)[~nan].max() <= 0.5 + 1e-4
+    assert (np.abs(v - ref) / step)[~nan].max() > 0.4  # quantised, not stored in float
+    np.testing.assert_allclose(dequantise_embedding(ds).values.reshape(NB, 96, 96), v, rtol=1e-6, equal_nan=True)
+    with rasterio.open(gdal_zarr(z)) as f:  # GDAL: the per-band scales from the array's attributes alone
+        tags = f.tags()
+        assert f.dtypes[0] == "int8" and f.nodata == INT8_NODATA and "ALISE_SCALE" in tags["ALISE_QUANTISATION"]
+        s_b, o_b = (np.array(tags[k].strip("{}").split(","), float) for k in ("ALISE_SCALE", "ALISE_OFFSET"))  # {a,b,…}
+        np.testing.assert_array_equal(s_b, scale.values.ravel())
+        g = f.read(masked=True).astype(np.float64) * s_b[:, None, None] + o_b[:, None, None]
+        assert np.array_equal(g.mask, nan) and (np.abs(g.filled(0) - np.nan_to_num(ref)) / step)[~nan].max() <= 0.5 + 1e-4
     rows = embedding_rows(z, TINY.n_q, TINY.d_model)(10, 20)  # the raster heads read it dequantised
     np.testing.assert_allclose(rows.numpy().reshape(NB, 10, 96), v[:, 10:20], rtol=1e-6, atol=1e-6)
     f32 = embedding_rows(paths["float32", ".zarr"], TINY.n_q, TINY.d_model)(0, 96)
     np.testing.assert_array_equal(f32.numpy().reshape(NB, 96, 96), ref)
+    with rasterio.open(paths["int8", ".tif"]) as f:  # the same quantisation as the COG's
+        np.testing.assert_array_equal(np.array(f.scales), scale.values.ravel())
+        np.testing.assert_array_equal(f.read(), xr.open_zarr(z, mask_and_scale=False).embedding.values.reshape(NB, 96, 96))
 
 
 def test_quantisation_bounds_and_nodata():

@@ -26,7 +26,9 @@ by default (--group-norm raster) those statistics are estimated once over the ra
 Finished tiles are kept in OUT.parts/: rerunning the same command after an interruption does only
 what is missing. --shard I/N splits the tiles between N independent processes or nodes sharing
 OUT.parts/; run the command once with --prepare first (it writes the plan and the shared GroupNorm
-statistics), then the shards, then 'alise encode-merge OUT' (see docs/encode.md).
+statistics), then the shards, then 'alise encode-merge OUT' (see docs/encode.md). --dask local:N or
+--dask ADDRESS runs the tiles on a Dask cluster and writes the output region by region (its zarr
+chunks) as their tiles finish; a rerun skips the finished regions.
 
 The output records the model (name, sha256, configuration digest), the alise version, the dates
 and bands encoded, the input normalisation and the value layout as GeoTIFF tags (gdalinfo, rasterio
@@ -62,8 +64,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "this only checks it")
     parser.add_argument("--dtype", choices=("float32", "float16", "int8"), default="float32",
                         help="stored values: float32, float16 (half the size) or int8 (a quarter: quantised "
-                             "with a scale and offset from the value range, per band in a COG, one for a zarr "
-                             "store; nodata -128; GDAL, rasterio and xarray apply the scale)")
+                             "with one scale and offset per band from its value range, nodata -128; COG: GDAL band "
+                             "scale/offset; zarr: value = embedding * embedding_scale + embedding_offset)")
     add_min_clear_argument(parser)
     add_input_arguments(parser)
     parser.add_argument("--shard", default="0/1", metavar="I/N", help="do only shard I of N (0-based), then merge")
@@ -81,8 +83,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="64x64-px windows, spread over the raster, the shared GroupNorm statistics are "
                              "estimated on (default 16); a raster smaller than N windows is used whole")
     parser.add_argument("--dask", default=None, metavar="local:N|ADDRESS",
-                        help="encode the tiles on a Dask cluster: local:N starts N worker processes, ADDRESS joins a "
-                             "running scheduler (tcp://host:8786); resumable like a one-process run (docs/encode.md)")
+                        help="encode on a Dask cluster: local:N starts N worker processes, ADDRESS joins a running "
+                             "scheduler (tcp://host:8786); the output is written region by region as tiles finish, and "
+                             "a rerun skips the finished regions (docs/encode.md)")
     parser.add_argument("--prepare", action="store_true",
                         help="only write OUT.parts/ (plan and shared statistics); run once before --shard jobs")
     parser.add_argument("--keep-parts", action="store_true", help="keep OUT.parts/ after merging")
@@ -137,8 +140,9 @@ def run(args: argparse.Namespace) -> int:
             raise AliseError("--dask runs every shard itself: leave out --shard and --prepare")
         parse_dask(args.dask)
         res = encode_on_dask(model, source, out, opts, args.dask, threads=max(1, args.workers))
-        print(f"wrote {out} ({res['tiles_total']} tiles, {res['tiles_done']} encoded now on {res['workers']} Dask "
-              f"worker(s), {source.n_dates} dates, model {info['name']})", file=sys.stderr)
+        print(f"wrote {out} ({res['tiles_total']} tiles, {res['tiles_done']} encoded now; {res['regions_done']} of "
+              f"{res['regions_total']} regions written now, on {res['workers']} Dask worker(s); {source.n_dates} dates, "
+              f"model {info['name']})", file=sys.stderr)
         return 0
     try:
         report = encode(model, source, out, opts)

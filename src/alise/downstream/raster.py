@@ -61,21 +61,20 @@ def row_blocks(height: int, width: int, features: int, block_bytes: int = BLOCK_
 def embedding_rows(store: Path, q: int, d: int) -> Callable[[int, int], torch.Tensor]:
     """``read(r0, r1) → (Q, D, r1 − r0, W)`` float32 rows of the embedding in the zarr ``store``:
     ``embedding (query, feature, y, x)`` (or the flat ``(Q·D, y, x)`` of older stores); an int8
-    store is dequantised (``scale_factor``/``add_offset``, its fill value → NaN)."""
+    store is dequantised (:func:`alise.encode.writers.zarr_quantisation`: per (query, feature),
+    −128 → NaN)."""
     import zarr
 
-    arr = zarr.open_group(str(store), mode="r")["embedding"]
-    attrs = dict(arr.attrs)
-    scale, offset = attrs.get("scale_factor"), attrs.get("add_offset")
-    fill = arr.fill_value if np.issubdtype(arr.dtype, np.integer) else None
+    from alise.encode.writers import zarr_quantisation
+
+    group = zarr.open_group(str(store), mode="r")
+    arr = group["embedding"]
+    quant = zarr_quantisation(group)
 
     def read(r0: int, r1: int) -> torch.Tensor:
-        raw = arr[..., r0:r1, :]
-        block = raw.astype(np.float32)
-        if scale is not None or offset is not None:
-            block = block * np.float32(1.0 if scale is None else scale) + np.float32(offset or 0.0)
-        if fill is not None:
-            block[raw == fill] = np.nan
+        raw = np.asarray(arr[..., r0:r1, :])
+        flat = raw.reshape(-1, r1 - r0, raw.shape[-1])
+        block = quant.dequantise(flat) if quant is not None else flat.astype(np.float32)
         return torch.from_numpy(np.ascontiguousarray(block)).view(q, d, r1 - r0, block.shape[-1])
 
     return read

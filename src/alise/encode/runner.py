@@ -16,7 +16,10 @@ refused (or, with ``--overwrite``, the stale work directory is discarded).
 Shards. Tiles are grouped into batches of ``batch_tiles`` (the unit of work); ``--shard I/N``
 takes batches ``I, I+N, I+2N, …``. N processes (a SLURM array, Dask or Ray tasks) share one work
 directory; each writes only its own pieces; ``alise encode-merge OUT`` (:func:`merge`) then blends
-all pieces into the output. A single run (N = 1) merges by itself.
+all pieces into the output. A single run (N = 1) merges by itself. ``--dask``
+(:mod:`alise.encode.distributed`) runs work units (:func:`encode_units`) as Dask tasks and writes
+the output region by region instead of merging at the end; it keeps its finished regions in
+``OUT.parts/regions/`` and deletes pieces no unfinished region needs, so only ``--dask`` resumes it.
 
 Memory is bounded by the tile, never by the raster: at most ``workers`` batches are being read
 (normalised in their read buffer), one is in the model and at most one is waiting to be written.
@@ -24,6 +27,7 @@ Memory is bounded by the tile, never by the raster: at most ``workers`` batches 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import shutil
@@ -47,6 +51,8 @@ from alise.errors import AliseError
 from alise.outputs import atomic_file, check_output
 
 PLAN_FILE = "plan.json"
+#: Finished output regions of a ``--dask`` run (:mod:`alise.encode.distributed`), under ``OUT.parts/``.
+REGIONS_DIR = "regions"
 PLAN_FORMAT = "alise-encode-plan"
 PRECISIONS = ("fp32", "bf16")
 
@@ -61,7 +67,7 @@ class EncodeOptions:
         fmt: ``"cog"`` or ``"zarr"``, or None (default): from the output's suffix
             (:func:`alise.encode.writers.format_of`; a given value must agree with it);
             dtype: stored type, ``"float32"``, ``"float16"`` or ``"int8"`` (quantised with a scale
-            and offset from the value range, per band in a COG, global in zarr; ``writers.py``).
+            and offset per band from its value range; ``writers.py``).
         batch_tiles: tiles per model call (also the unit of sharding and resuming).
         precision: ``"fp32"`` or ``"bf16"`` (autocast) for the model.
         device: ``"cpu"``, ``"cuda"`` or ``"auto"``.
@@ -218,11 +224,24 @@ def raster_group_stats(model, source, grid: TileGrid, parts: Path, opts: EncodeO
     if opts.group_norm != "raster" or not model.config.uses_group_norm:
         return None
     path = parts / STATS_FILE
-    layers = model.unet.group_norms()
     if path.is_file():
-        return GroupStats.load(path, len(layers), len(source.dates)).pairs(device)
-    if len(grid) == 1:
-        return None  # one tile: its own statistics are the raster's
+        return GroupStats.load(path, len(model.unet.group_norms()), len(source.dates)).pairs(device)
+    stats = estimate_group_stats(model, source, grid, opts, device)
+    if stats is None:
+        return None
+    stats.save(path)
+    return stats.pairs(device)
+
+
+def estimate_group_stats(model, source, grid: TileGrid, opts: EncodeOptions,
+                         device: torch.device) -> GroupStats | None:
+    """Estimate the shared GroupNorm statistics of ``source`` on ``grid`` (``groupstats.py``), in
+    memory: None in tile mode, for a model without GroupNorm, or for a one-tile grid (its own
+    statistics are the raster's). :func:`raster_group_stats` keeps the result in the work
+    directory; :mod:`alise.xarray` puts it in its dask graph."""
+    if opts.group_norm != "raster" or not model.config.uses_group_norm or len(grid) == 1:
+        return None
+    layers = model.unet.group_norms()
     picked = stats_samples(grid, opts.stats_windows)
 
     def samples():
@@ -250,8 +269,7 @@ def raster_group_stats(model, source, grid: TileGrid, parts: Path, opts: EncodeO
     finally:
         if bar is not None:
             bar.close()
-    stats.save(path)
-    return stats.pairs(device)
+    return stats
 
 
 #: Largest set of statistics samples kept in memory between passes (bytes).
@@ -357,16 +375,24 @@ class EncodeReport:
 def prepare(model, source, out: Path, opts: EncodeOptions) -> tuple[TileGrid, dict]:
     """Validate everything before any work; returns the grid and the plan."""
     opts.validate()
-    if tuple(model.norm.bands) != tuple(source.bands):
-        raise AliseError(f"the model expects bands {list(model.norm.bands)} but {source.path} provides "
-                         f"{list(source.bands)}: use a model trained on these bands")
-    if model.config.in_channels != len(source.bands):
-        raise AliseError(f"the model expects {model.config.in_channels} bands, {source.path} has {len(source.bands)}")
+    grid, opts = tile_grid(model, source, opts)
     check_output(out, opts.overwrite)
     if opts.fmt == "cog":
         check_output(n_clear_path(out), opts.overwrite)
     parts = parts_dir(out)
     check_output(parts / PLAN_FILE, overwrite=True)  # the work directory must be writable too
+    return grid, make_plan(model, source, opts)
+
+
+def tile_grid(model, source, opts: EncodeOptions) -> tuple[TileGrid, EncodeOptions]:
+    """The tile grid of ``source`` for ``model`` and ``opts`` (the tile side chosen when
+    ``opts.tile`` is None), and ``opts`` with that side; raises :class:`AliseError` when the
+    model does not fit the source's bands. No files: also used by :mod:`alise.xarray`."""
+    if tuple(model.norm.bands) != tuple(source.bands):
+        raise AliseError(f"the model expects bands {list(model.norm.bands)} but {source.path} provides "
+                         f"{list(source.bands)}: use a model trained on these bands")
+    if model.config.in_channels != len(source.bands):
+        raise AliseError(f"the model expects {model.config.in_channels} bands, {source.path} has {len(source.bands)}")
     if opts.tile is None:
         tile = auto_tile(len(source.dates), model.config.d_model, size=(source.grid.height, source.grid.width),
                          overlap=opts.overlap, multiple=model.config.multiple)
@@ -374,8 +400,36 @@ def prepare(model, source, out: Path, opts: EncodeOptions) -> tuple[TileGrid, di
             raise AliseError(f"--overlap {opts.overlap}: must be less than half the tile ({tile} px chosen for "
                              f"{len(source.dates)} dates); lower --overlap or give --tile")
         opts = replace(opts, tile=tile)
-    grid = TileGrid(source.grid.height, source.grid.width, opts.tile, opts.overlap, model.config.multiple)
-    return grid, make_plan(model, source, opts)
+    return TileGrid(source.grid.height, source.grid.width, opts.tile, opts.overlap, model.config.multiple), opts
+
+
+@dataclass
+class _Run:
+    """An encoding opened for work: its plan checked, the inference model and shared statistics ready."""
+
+    out: Path
+    opts: EncodeOptions
+    grid: TileGrid
+    parts: Path
+    source: object
+    model: object
+    device: torch.device
+    group_stats: list | None
+    stats_seconds: float
+
+
+def _open_run(model, source, out: Path, opts: EncodeOptions) -> _Run:
+    opts = replace(opts, fmt=format_of(out, opts.fmt))
+    grid, plan = prepare(model, source, out, opts)
+    source.offsets()  # survey units (e.g. 0–1 reflectance is an error) before anything is written
+    parts = parts_dir(out)
+    ensure_plan(parts, plan, opts.overwrite)
+    device = resolve_device(opts.device)
+    # Eval copy with BatchNorm folded, channels_last UNet on CPU (docs/performance.md).
+    model = model.for_inference(device) if hasattr(model, "for_inference") else model.to(device).eval()
+    t_stats = time.perf_counter()
+    group_stats = raster_group_stats(model, source, grid, parts, opts, device)
+    return _Run(out, opts, grid, parts, source, model, device, group_stats, time.perf_counter() - t_stats)
 
 
 def encode(model, source, out: str | Path, opts: EncodeOptions = EncodeOptions(),
@@ -394,22 +448,34 @@ def encode(model, source, out: str | Path, opts: EncodeOptions = EncodeOptions()
     """
     t0 = time.perf_counter()
     out = Path(out)
-    opts = replace(opts, fmt=format_of(out, opts.fmt))
-    grid, plan = prepare(model, source, out, opts)
-    source.offsets()  # survey units (e.g. 0–1 reflectance is an error) before anything is written
-    parts = parts_dir(out)
-    ensure_plan(parts, plan, opts.overwrite)
-    device = resolve_device(opts.device)
-    # Eval copy with BatchNorm folded, channels_last UNet on CPU (docs/performance.md).
-    model = model.for_inference(device) if hasattr(model, "for_inference") else model.to(device).eval()
-    t_stats = time.perf_counter()
-    group_stats = raster_group_stats(model, source, grid, parts, opts, device)
-    t_stats = time.perf_counter() - t_stats
-    if opts.prepare_only:
-        return EncodeReport(len(grid), 0, len(grid), False, time.perf_counter() - t0, out, t_stats, grid.tile)
+    run = _open_run(model, source, out, opts)
+    grid = run.grid
+    if run.opts.prepare_only:
+        return EncodeReport(len(grid), 0, len(grid), False, time.perf_counter() - t0, out, run.stats_seconds, grid.tile)
+    refuse_region_run(out)
+    i, n = run.opts.shard
+    done = _encode_batches(run, batches(grid, run.opts.batch_tiles)[i::n], on_tile)
+    merged = False
+    if n == 1:
+        merge(out, overwrite=run.opts.overwrite, keep_parts=run.opts.keep_parts, progress=run.opts.progress)
+        merged = True
+    return EncodeReport(len(grid), done, len(grid) - done, merged, time.perf_counter() - t0, out, run.stats_seconds,
+                        grid.tile)
 
-    i, n = opts.shard
-    mine = batches(grid, opts.batch_tiles)[i::n]
+
+def encode_units(model, source, out: str | Path, opts: EncodeOptions, units: list[int]) -> int:
+    """Encode the work units (batches of ``batch_tiles`` tiles, :func:`batches`) numbered ``units``
+    of an encoding whose plan exists, skipping those whose pieces are all on disk; no merge. What a
+    task of ``--dask`` runs (:mod:`alise.encode.distributed`). Returns the tiles encoded."""
+    run = _open_run(model, source, Path(out), opts)
+    groups = batches(run.grid, run.opts.batch_tiles)
+    return _encode_batches(run, [groups[k] for k in units])
+
+
+def _encode_batches(run: _Run, mine: list[list[Tile]], on_tile: Callable[[Tile], None] | None = None) -> int:
+    """The read → model → write pipeline over the batches ``mine`` whose pieces are not all on
+    disk yet; returns the tiles encoded."""
+    opts, parts, source, model = run.opts, run.parts, run.source, run.model
     todo = [b for b in mine if not all(piece_path(parts, t).is_file() for t in b)]
     n_todo = sum(len(b) for b in todo)
     days = torch.as_tensor(np.asarray(source.days, dtype=np.float32))
@@ -417,7 +483,7 @@ def encode(model, source, out: str | Path, opts: EncodeOptions = EncodeOptions()
     if opts.progress and n_todo:
         from tqdm import tqdm
 
-        bar = tqdm(total=n_todo, unit="tile", file=sys.stderr, desc=f"encode {out.name}", dynamic_ncols=True)
+        bar = tqdm(total=n_todo, unit="tile", file=sys.stderr, desc=f"encode {run.out.name}", dynamic_ncols=True)
     done = 0
     with ThreadPoolExecutor(opts.workers, thread_name_prefix="alise-read") as readers, \
             ThreadPoolExecutor(1, thread_name_prefix="alise-write") as writer:
@@ -449,7 +515,7 @@ def encode(model, source, out: str | Path, opts: EncodeOptions = EncodeOptions()
                 b, fut = reads.popleft()
                 x, counts = fut.result()
                 refill()
-                y = run_model(model, x, days, device, opts.precision, opts.chunk_pixels, group_stats)
+                y = run_model(model, x, days, run.device, opts.precision, opts.chunk_pixels, run.group_stats)
                 del x  # the input stack is not needed while the piece is written
                 writes.append((b, writer.submit(_write_batch, parts, b, y, counts)))
                 while len(writes) > 1:  # at most one piece waiting for the disk
@@ -461,11 +527,7 @@ def encode(model, source, out: str | Path, opts: EncodeOptions = EncodeOptions()
                 f.cancel()
             if bar is not None:
                 bar.close()
-    merged = False
-    if n == 1:
-        merge(out, overwrite=opts.overwrite, keep_parts=opts.keep_parts, progress=opts.progress)
-        merged = True
-    return EncodeReport(len(grid), done, len(grid) - done, merged, time.perf_counter() - t0, out, t_stats, grid.tile)
+    return done
 
 
 def _write_batch(parts: Path, tiles: list[Tile], y: np.ndarray, counts: np.ndarray) -> None:
@@ -473,10 +535,28 @@ def _write_batch(parts: Path, tiles: list[Tile], y: np.ndarray, counts: np.ndarr
         write_piece(piece_path(parts, t), y[k], counts[k])
 
 
+def output_args(plan: dict) -> dict:
+    """The keyword arguments of :func:`alise.encode.writers.write_output` that the plan fixes."""
+    return dict(fmt=plan["output"]["format"], dtype=plan["output"]["dtype"], height=plan["height"],
+                width=plan["width"], bands=band_names(plan["n_q"], plan["d_model"]), n_q=plan["n_q"],
+                metadata=plan.get("metadata"),
+                georef=Georef(**{k: tuple(v) if isinstance(v, list) else v for k, v in plan["georef"].items()}))
+
+
+def refuse_region_run(out: Path) -> None:
+    """A ``--dask`` run keeps finished output regions in ``OUT.parts/regions/`` and deletes the
+    pieces they no longer need: only ``--dask`` can resume it."""
+    regions = parts_dir(out) / REGIONS_DIR
+    if regions.is_dir():
+        raise AliseError(f"{parts_dir(out)} holds an unfinished 'alise encode --dask' run (finished regions in "
+                         f"{regions}): rerun it with --dask to resume, or delete {parts_dir(out)}")
+
+
 def merge(out: str | Path, overwrite: bool = False, keep_parts: bool = False, progress: bool = True) -> Path:
     """Blend every piece in ``OUT.parts/`` into ``out`` (after all shards finished)."""
     out = Path(out)
     plan = read_plan(out)
+    refuse_region_run(out)
     grid = grid_of_plan(plan)
     parts = parts_dir(out)
     missing = [t for t in grid.tiles if not piece_path(parts, t).is_file()]
@@ -486,24 +566,30 @@ def merge(out: str | Path, overwrite: bool = False, keep_parts: bool = False, pr
         raise AliseError(f"{len(missing)} of {len(grid)} tiles of {out} are not encoded yet (first: tile "
                          f"{missing[0].name}, work unit {first} of {len(groups)}, done by shard I/N with I = "
                          f"{first} mod N): wait for every shard to finish, or rerun the shard that stopped")
-    fmt, dtype = plan["output"]["format"], plan["output"]["dtype"]
+    args = output_args(plan)
     check_output(out, overwrite)
-    if fmt == "cog":
+    if args["fmt"] == "cog":
         check_output(n_clear_path(out), overwrite)
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=grid.height * grid.width, unit="px", unit_scale=True, file=sys.stderr,
-                   desc=f"merge {out.name}", dynamic_ncols=True)
-    try:
-        assemble(grid, lambda t: piece_path(parts, t), out, fmt=fmt, dtype=dtype, georef=Georef(**{
-            k: tuple(v) if isinstance(v, list) else v for k, v in plan["georef"].items()}),
-            bands=band_names(plan["n_q"], plan["d_model"]), n_q=plan["n_q"], overwrite=overwrite,
-            progress=None if bar is None else bar.update, metadata=plan.get("metadata"))
-    finally:
-        if bar is not None:
-            bar.close()
+    with pixel_bar(grid, f"merge {out.name}", progress) as bar:
+        assemble(grid, lambda t: piece_path(parts, t), out, fmt=args["fmt"], dtype=args["dtype"],
+                 georef=args["georef"], bands=args["bands"], n_q=args["n_q"], overwrite=overwrite,
+                 progress=bar, metadata=args["metadata"])
     if not keep_parts:
         shutil.rmtree(parts, ignore_errors=True)
     return out
+
+
+@contextlib.contextmanager
+def pixel_bar(grid: TileGrid, desc: str, progress: bool = True):
+    """A tqdm bar over the raster's pixels on stderr; yields its ``update`` (None without ``progress``)."""
+    if not progress:
+        yield None
+        return
+    from tqdm import tqdm
+
+    bar = tqdm(total=grid.height * grid.width, unit="px", unit_scale=True, file=sys.stderr, desc=desc,
+               dynamic_ncols=True)
+    try:
+        yield bar.update
+    finally:
+        bar.close()
