@@ -56,6 +56,21 @@ class RasterGrid:
             return self.transform is other.transform
         return self.transform.almost_equals(other.transform, precision=1e-6 * max(abs(self.transform.a), 1e-9))
 
+    def to_georef(self) -> dict:
+        """``{"crs_wkt", "transform"}`` (JSON: WKT, may be empty; the affine's 6 coefficients), how
+        encoding plans record the grid beside its size."""
+        return {"crs_wkt": self.crs.to_wkt() if self.crs is not None else "",
+                "transform": list(tuple(self.transform)[:6]) if self.transform is not None else [0.0, 1.0, 0.0, 0.0, 0.0, 1.0]}
+
+    @classmethod
+    def from_georef(cls, georef: dict, height: int, width: int) -> "RasterGrid":
+        """Inverse of :meth:`to_georef`."""
+        from affine import Affine
+        from rasterio.crs import CRS
+
+        wkt = georef.get("crs_wkt") or ""
+        return cls(CRS.from_wkt(wkt) if wkt else None, Affine(*georef["transform"]), int(height), int(width))
+
     def describe(self) -> str:
         crs = "none" if self.crs is None else (self.crs.to_string() if hasattr(self.crs, "to_string") else str(self.crs))
         res = self.resolution

@@ -93,7 +93,7 @@ def ensure_store(out: Path, plan: dict) -> Path:
         if not direct(plan):
             args["dtype"] = "float32"  # the final pass quantises or writes the COG
         with atomic_dir(store) as tmp:
-            create_zarr(tmp, args["georef"], args["height"], args["width"], args["bands"], args["dtype"],
+            create_zarr(tmp, args["raster"], args["bands"], args["dtype"],
                         args["metadata"], args["n_q"])
     return store
 

@@ -36,17 +36,18 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from alise.data.source import RasterGrid
 from alise.encode.groupstats import MODES as GROUP_NORM_MODES
 from alise.encode.array import extend
 from alise.encode.groupstats import STATS_FILE, GroupStats, estimate, stats_samples
 from alise.encode.tiling import DEFAULT_TILE, Tile, TileGrid, auto_tile
-from alise.encode.writers import DTYPES, FORMATS, Georef, assemble, band_names, format_of, n_clear_path, write_piece
+from alise.encode.writers import DTYPES, FORMATS, assemble, band_names, format_of, n_clear_path, write_piece
 from alise.errors import AliseError
 from alise.outputs import atomic_file, check_output
 
@@ -203,8 +204,7 @@ def make_plan(model, source, opts: EncodeOptions) -> dict:
         "format": PLAN_FORMAT, "version": 1,
         "source": str(Path(source.path).resolve()), "dates": [d.isoformat() for d in source.dates],
         "height": g.height, "width": g.width,
-        "georef": asdict(Georef(g.crs.to_wkt() if g.crs is not None else "",
-                                tuple(g.transform)[:6] if g.transform is not None else (0.0, 1.0, 0.0, 0.0, 0.0, 1.0))),
+        "georef": g.to_georef(),
         "tile": opts.tile, "overlap": opts.overlap, "multiple": model.config.multiple,
         "batch_tiles": opts.batch_tiles, "precision": opts.precision,
         "model": model_fingerprint(model), "n_q": model.config.n_q, "d_model": model.config.d_model,
@@ -537,10 +537,9 @@ def _write_batch(parts: Path, tiles: list[Tile], y: np.ndarray, counts: np.ndarr
 
 def output_args(plan: dict) -> dict:
     """The keyword arguments of :func:`alise.encode.writers.write_output` that the plan fixes."""
-    return dict(fmt=plan["output"]["format"], dtype=plan["output"]["dtype"], height=plan["height"],
-                width=plan["width"], bands=band_names(plan["n_q"], plan["d_model"]), n_q=plan["n_q"],
-                metadata=plan.get("metadata"),
-                georef=Georef(**{k: tuple(v) if isinstance(v, list) else v for k, v in plan["georef"].items()}))
+    return dict(fmt=plan["output"]["format"], dtype=plan["output"]["dtype"],
+                bands=band_names(plan["n_q"], plan["d_model"]), n_q=plan["n_q"], metadata=plan.get("metadata"),
+                raster=RasterGrid.from_georef(plan["georef"], plan["height"], plan["width"]))
 
 
 def refuse_region_run(out: Path) -> None:
@@ -572,7 +571,7 @@ def merge(out: str | Path, overwrite: bool = False, keep_parts: bool = False, pr
         check_output(n_clear_path(out), overwrite)
     with pixel_bar(grid, f"merge {out.name}", progress) as bar:
         assemble(grid, lambda t: piece_path(parts, t), out, fmt=args["fmt"], dtype=args["dtype"],
-                 georef=args["georef"], bands=args["bands"], n_q=args["n_q"], overwrite=overwrite,
+                 raster=args["raster"], bands=args["bands"], n_q=args["n_q"], overwrite=overwrite,
                  progress=bar, metadata=args["metadata"])
     if not keep_parts:
         shutil.rmtree(parts, ignore_errors=True)

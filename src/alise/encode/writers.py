@@ -53,6 +53,7 @@ from pathlib import Path
 
 import numpy as np
 
+from alise.data.source import RasterGrid
 from alise.encode.tiling import Tile, TileGrid
 from alise.outputs import atomic_dir, atomic_file, atomic_path
 
@@ -102,24 +103,6 @@ def n_clear_path(out: str | Path) -> Path:
     """Sidecar of a COG output holding the clear-observation count: ``emb.tif`` → ``emb.n_clear.tif``."""
     out = Path(out)
     return out.with_name(f"{out.stem}.n_clear{out.suffix or '.tif'}")
-
-
-@dataclass(frozen=True)
-class Georef:
-    """Where the raster lies: CRS as WKT (may be empty) and the affine transform's 6 coefficients."""
-
-    crs_wkt: str
-    transform: tuple[float, float, float, float, float, float]
-
-    def affine(self):
-        from affine import Affine
-
-        return Affine(*self.transform)
-
-    def crs(self):
-        from rasterio.crs import CRS
-
-        return CRS.from_wkt(self.crs_wkt) if self.crs_wkt else None
 
 
 @dataclass(frozen=True)
@@ -264,12 +247,12 @@ def _overview_factors(height: int, width: int, block: int = BLOCK) -> list[int]:
     return factors
 
 
-def _scratch_tiff(path: Path, georef: Georef, height: int, width: int, count: int, dtype: str, nodata):
+def _scratch_tiff(path: Path, raster: RasterGrid, count: int, dtype: str, nodata):
     import rasterio
 
     return rasterio.open(
-        path, "w", driver="GTiff", height=height, width=width, count=count, dtype=dtype,
-        crs=georef.crs(), transform=georef.affine(), nodata=nodata, tiled=True,
+        path, "w", driver="GTiff", height=raster.height, width=raster.width, count=count, dtype=dtype,
+        crs=raster.crs, transform=raster.transform, nodata=nodata, tiled=True,
         blockxsize=BLOCK, blockysize=BLOCK, interleave="band", compress="zstd", zstd_level=1,
         bigtiff="if_safer",
     )
@@ -317,7 +300,7 @@ def quantisation_metadata(quant: Quantisation | None, fmt: str) -> dict:
 
 
 @contextlib.contextmanager
-def cog_sink(out: Path, georef: Georef, height: int, width: int, bands: list[str], dtype: str,
+def cog_sink(out: Path, raster: RasterGrid, bands: list[str], dtype: str,
              metadata: dict | None = None, quant: Quantisation | None = None):
     """Write ``out`` (COG of ``dtype``; ``int8`` needs ``quant``) and its ``.n_clear.tif``
     sidecar; yields ``write(window, embedding float32, n_clear)``.
@@ -335,9 +318,9 @@ def cog_sink(out: Path, georef: Georef, height: int, width: int, bands: list[str
     is_int = dtype == "int8"
     try:
         with rasterio.Env(**_GDAL_ENV):
-            with _scratch_tiff(s_emb, georef, height, width, len(bands), "int8" if is_int else "float32",
+            with _scratch_tiff(s_emb, raster, len(bands), "int8" if is_int else "float32",
                                INT8_NODATA if is_int else float("nan")) as de, \
-                    _scratch_tiff(s_cnt, georef, height, width, 1, "uint16", None) as dc:
+                    _scratch_tiff(s_cnt, raster, 1, "uint16", None) as dc:
                 for i, name in enumerate(bands, start=1):
                     de.set_band_description(i, name)
                 dc.set_band_description(1, "n_clear")
@@ -352,7 +335,7 @@ def cog_sink(out: Path, georef: Georef, height: int, width: int, bands: list[str
                     dc.write(n_clear[None], window=win)
 
                 yield write
-                factors = _overview_factors(height, width)
+                factors = _overview_factors(raster.height, raster.width)
                 if factors:
                     de.build_overviews(factors, Resampling.average)
                     dc.build_overviews(factors, Resampling.nearest)
@@ -380,7 +363,7 @@ def _json_attrs(metadata: dict) -> dict:
     return json.loads(json.dumps(metadata, default=str))
 
 
-def create_zarr(path: Path, georef: Georef, height: int, width: int, bands: list[str], dtype: str,
+def create_zarr(path: Path, raster: RasterGrid, bands: list[str], dtype: str,
                 metadata: dict | None = None, n_q: int | None = None, quant: Quantisation | None = None) -> None:
     """Create the zarr format 2 store ``path`` of an embedding output (module docstring): every
     array, coordinate and attribute, consolidated, with no embedding values yet (all fill value).
@@ -402,8 +385,8 @@ def create_zarr(path: Path, georef: Georef, height: int, width: int, bands: list
     is_int = dtype == "int8"
     if is_int and quant is None:
         raise ValueError("an int8 zarr output needs its quantisation")
-    tr = georef.affine()
-    a, b, c, d, e, f = georef.transform
+    height, width, tr = raster.height, raster.width, raster.transform
+    a, b, c, d, e, f = raster.to_georef()["transform"]
     x = c + a * (np.arange(width) + 0.5) + b * 0.5  # pixel centres of the first row (north-up: b = d = 0)
     y = f + d * 0.5 + e * (np.arange(height) + 0.5)
     compressor = numcodecs.Blosc(cname="zstd", clevel=ZARR_CLEVEL, shuffle=numcodecs.Blosc.SHUFFLE)
@@ -412,8 +395,8 @@ def create_zarr(path: Path, georef: Georef, height: int, width: int, bands: list
                                     y=y, x=x))
     coords["query"].attrs["long_name"] = "ALISE query (learned temporal prototype)"
     coords["feature"].attrs["long_name"] = "feature of a query's embedding"
-    if georef.crs_wkt:
-        coords = coords.rio.write_crs(georef.crs_wkt)
+    if raster.crs is not None:
+        coords = coords.rio.write_crs(raster.crs.to_wkt())
     coords = coords.rio.write_transform(tr)
     with _quiet_zarr():
         coords.to_zarr(path, mode="w", consolidated=False, zarr_format=2)
@@ -507,17 +490,17 @@ def zarr_windows(path: Path) -> Callable[[tuple[int, int, int, int]], tuple[np.n
 
 
 @contextlib.contextmanager
-def zarr_sink(out: Path, georef: Georef, height: int, width: int, bands: list[str], dtype: str, metadata: dict | None = None,
+def zarr_sink(out: Path, raster: RasterGrid, bands: list[str], dtype: str, metadata: dict | None = None,
               overwrite: bool = False, n_q: int | None = None, quant: Quantisation | None = None):
     """Write a zarr format 2 store at ``out`` (:func:`create_zarr`), appearing under its name once
     complete; yields ``write(window, embedding float32, n_clear)``."""
     with atomic_dir(out, overwrite=overwrite) as tmp:
-        create_zarr(tmp, georef, height, width, bands, dtype, metadata, n_q, quant)
+        create_zarr(tmp, raster, bands, dtype, metadata, n_q, quant)
         yield zarr_writer(tmp)
 
 
 def write_output(out: Path, values: Callable[[tuple[int, int, int, int]], tuple[np.ndarray, np.ndarray]], *,
-                 fmt: str, dtype: str, georef: Georef, height: int, width: int, bands: list[str],
+                 fmt: str, dtype: str, raster: RasterGrid, bands: list[str],
                  quant: Quantisation | None = None, overwrite: bool = False,
                  progress: Callable[[int], None] | None = None, metadata: dict | None = None,
                  n_q: int | None = None) -> None:
@@ -525,11 +508,11 @@ def write_output(out: Path, values: Callable[[tuple[int, int, int, int]], tuple[
     clear count given by ``values(window)``; ``int8`` needs ``quant``. ``progress(n_pixels)`` is
     called after each written block."""
     if fmt == "cog":
-        sink = cog_sink(out, georef, height, width, bands, dtype, metadata, quant=quant)
+        sink = cog_sink(out, raster, bands, dtype, metadata, quant=quant)
     else:
-        sink = zarr_sink(out, georef, height, width, bands, dtype, metadata, overwrite=overwrite, n_q=n_q, quant=quant)
+        sink = zarr_sink(out, raster, bands, dtype, metadata, overwrite=overwrite, n_q=n_q, quant=quant)
     with sink as write:
-        for window in blocks(height, width):
+        for window in blocks(raster.height, raster.width):
             emb, n = values(window)
             write(window, emb, n)
             if progress is not None:
@@ -537,7 +520,7 @@ def write_output(out: Path, values: Callable[[tuple[int, int, int, int]], tuple[
 
 
 def assemble(grid: TileGrid, piece_path: Callable[[Tile], Path], out: Path, *, fmt: str, dtype: str,
-             georef: Georef, bands: list[str], overwrite: bool = False,
+             raster: RasterGrid, bands: list[str], overwrite: bool = False,
              progress: Callable[[int], None] | None = None, metadata: dict | None = None,
              n_q: int | None = None) -> None:
     """Blend every piece into the final ``out`` (``fmt`` ∈ {cog, zarr}, ``dtype`` of :data:`DTYPES`).
@@ -559,5 +542,5 @@ def assemble(grid: TileGrid, piece_path: Callable[[Tile], Path], out: Path, *, f
     if dtype == "int8":
         quant = Quantisation.from_range(*piece_ranges(grid, lambda t: read_piece(piece_path(t)), len(bands)))
     write_output(out, lambda window: blend_window(grid, piece, window, len(bands)), fmt=fmt, dtype=dtype,
-                 georef=georef, height=grid.height, width=grid.width, bands=bands, quant=quant, overwrite=overwrite,
+                 raster=raster, bands=bands, quant=quant, overwrite=overwrite,
                  progress=progress, metadata=metadata, n_q=n_q)
