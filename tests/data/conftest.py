@@ -62,15 +62,3 @@ def rewrite():
         return dest
 
     return run
-
-
-@pytest.fixture(name="write_tif")
-def _write_tif_fixture():
-    """The :func:`write_tif` helper."""
-    return write_tif
-
-
-@pytest.fixture(name="read_tif")
-def _read_tif_fixture():
-    """The :func:`read_tif` helper."""
-    return read_tif

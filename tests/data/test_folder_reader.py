@@ -14,11 +14,13 @@ from alise.data import FolderSource, change_mask, open_source, open_sources
 from alise.errors import AliseError
 from alise.normalise import NormStats
 
+from .conftest import read_tif, write_tif
+
 CLEAR5 = ("2018-06-28", "2018-06-30", "2018-07-05", "2018-07-08", "2018-07-23")  # clearest real dates
 BANDS = ("B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B11", "B12")
 
 
-def test_real_folder_matches_readme_snippet(flanders, read_tif):
+def test_real_folder_matches_readme_snippet(flanders):
     """Golden values: the README's plain rasterio recipe gives the same DN and clear mask."""
     src = open_source(flanders)
     assert isinstance(src, FolderSource) and src.n_dates == 118
@@ -51,7 +53,7 @@ def test_window_and_date_selection_equal_slices_of_full_read(flanders):
         src.read((60, 0, 8, 8))
 
 
-def test_window_read_touches_only_the_window(tmp_path, write_tif):
+def test_window_read_touches_only_the_window(tmp_path):
     """A tiled file whose lower-right tile is corrupt: the upper-left window still reads."""
     rng = np.random.default_rng(0)
     data = rng.integers(100, 3000, (10, 128, 128)).astype(np.uint16)
@@ -169,7 +171,7 @@ def test_bad_file_names(make_site, names, match):
 
 
 @pytest.mark.parametrize("what", ["s2", "scl", "labels"])
-def test_grid_mismatch_names_the_file(make_site, what, read_tif, write_tif):
+def test_grid_mismatch_names_the_file(make_site, what):
     site = make_site(dates=CLEAR5[:2])
     f = site / "labels.tif" if what == "labels" else site / what / f"{CLEAR5[1]}.tif"
     data = read_tif(f)
@@ -182,7 +184,7 @@ def test_grid_mismatch_names_the_file(make_site, what, read_tif, write_tif):
     assert f.name in str(e.value)
 
 
-def test_binary_mask_and_configurable_scl(make_site, write_tif):
+def test_binary_mask_and_configurable_scl(make_site):
     site = make_site(dates=CLEAR5[:2])
     assert open_source(site, clear_scl={4, 5, 6, 7}).read().valid.sum() >= open_source(site).read().valid.sum()
     for d in CLEAR5[:2]:
@@ -196,7 +198,7 @@ def test_binary_mask_and_configurable_scl(make_site, write_tif):
     assert not valid[:, :10].any() and valid[:, 10:].all()
 
 
-def test_dates_filter_per_year_labels_and_change(make_site, read_tif, write_tif):
+def test_dates_filter_per_year_labels_and_change(make_site):
     site = make_site()
     src = open_source(site, start="2018-07-01", end=dt.date(2018, 7, 10))
     assert [d.isoformat() for d in src.dates] == ["2018-07-05", "2018-07-08"]

@@ -51,12 +51,16 @@ def test_estimate_on_the_whole_image_equals_groupnorm_statistics():
         torch.testing.assert_close(r1, r, rtol=1e-4, atol=1e-4)
 
 
-def test_frozen_statistics_reproduce_groupnorm_and_are_used_by_encode():
+def _series(seed: int):
+    """A tiny GroupNorm model and one random series ``x (1, 4, 10, 32, 32)``, days, valid."""
     model = tiny_model().eval()
-    torch.manual_seed(2)
+    torch.manual_seed(seed)
     x = torch.randn(1, 4, 10, 32, 32)
-    days = torch.tensor([[10.0, 40.0, 70.0, 100.0]])
-    valid = torch.ones(1, 4, dtype=torch.bool)
+    return model, x, torch.tensor([[10.0, 40.0, 70.0, 100.0]]), torch.ones(1, 4, dtype=torch.bool)
+
+
+def test_frozen_statistics_reproduce_groupnorm_and_are_used_by_encode():
+    model, x, days, valid = _series(2)
     with torch.inference_mode():
         stats = estimate(model.unet, [(x[0], (slice(0, 32), slice(0, 32)))], 1)
         plain = model.encode(x, days, valid)
@@ -71,11 +75,7 @@ def test_threads_encoding_with_one_model_keep_their_own_statistics():
     results they get one after the other."""
     from concurrent.futures import ThreadPoolExecutor
 
-    model = tiny_model().eval()
-    torch.manual_seed(3)
-    x = torch.randn(1, 4, 10, 32, 32)
-    days = torch.tensor([[10.0, 40.0, 70.0, 100.0]])
-    valid = torch.ones(1, 4, dtype=torch.bool)
+    model, x, days, valid = _series(3)
     with torch.inference_mode():
         stats = estimate(model.unet, [(x[0], (slice(0, 32), slice(0, 32)))], 1).pairs()
     sets = [stats, [(m + 0.5, r) for m, r in stats]] * 4
