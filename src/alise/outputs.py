@@ -168,10 +168,12 @@ def write_geotiff(path: str | os.PathLike, array: np.ndarray, grid=None, *, noda
 
 @contextlib.contextmanager
 def open_geotiff(path, height: int, width: int, count: int, dtype, grid=None, *, nodata=None,
-                 descriptions: Sequence[str] | None = None, tags: dict | None = None):
+                 descriptions: Sequence[str] | None = None, tags: dict | None = None, **creation):
     """A GeoTIFF opened for writing (``dst.write(block, window=...)``), with the profile of
-    :func:`write_geotiff`: DEFLATE, 256-px tiles when large, ``grid``'s CRS and transform. Not
-    atomic by itself: write under :func:`atomic_path` / :func:`atomic_dir`."""
+    :func:`write_geotiff`: DEFLATE, 256-px tiles when large, ``grid``'s CRS and transform;
+    ``creation``: other GDAL creation options, replacing those (e.g. the scratch files of the COG
+    writer, ``alise.encode.writers``). Not atomic by itself: write under :func:`atomic_path` /
+    :func:`atomic_dir`."""
     import warnings
 
     import rasterio
@@ -186,6 +188,7 @@ def open_geotiff(path, height: int, width: int, count: int, dtype, grid=None, *,
         profile["transform"] = grid.transform
     if nodata is not None:
         profile["nodata"] = nodata
+    profile.update(creation)
     with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True), warnings.catch_warnings():
         # A raster without a transform is legitimate (e.g. RotCrop tensors): no warning.
         warnings.filterwarnings("ignore", category=rasterio.errors.NotGeoreferencedWarning)

@@ -248,14 +248,12 @@ def _overview_factors(height: int, width: int, block: int = BLOCK) -> list[int]:
 
 
 def _scratch_tiff(path: Path, raster: RasterGrid, count: int, dtype: str, nodata):
-    import rasterio
+    """A scratch GeoTIFF of the COG writer: band-interleaved ``BLOCK``-px tiles, fast zstd."""
+    from alise.outputs import open_geotiff
 
-    return rasterio.open(
-        path, "w", driver="GTiff", height=raster.height, width=raster.width, count=count, dtype=dtype,
-        crs=raster.crs, transform=raster.transform, nodata=nodata, tiled=True,
-        blockxsize=BLOCK, blockysize=BLOCK, interleave="band", compress="zstd", zstd_level=1,
-        bigtiff="if_safer",
-    )
+    return open_geotiff(path, raster.height, raster.width, count, dtype, raster, nodata=nodata, tiled=True,
+                        blockxsize=BLOCK, blockysize=BLOCK, interleave="band", compress="zstd", zstd_level=1,
+                        bigtiff="if_safer")
 
 
 def _to_cog(scratch: Path, out: Path, float_dtype: str | None) -> None:
