@@ -24,8 +24,9 @@ def read_tif(path: Path) -> np.ndarray:
 
 
 @pytest.fixture
-def make_site(flanders, tmp_path):
-    """``make_site(name, dates=CLEAR5)`` → a copy of a few real dates (s2, scl, labels, classes)."""
+def copy_site(flanders, tmp_path):
+    """``copy_site(name, dates=CLEAR5)`` → a copy of a few real dates of the shipped folder (s2, scl,
+    labels, classes); generated sites are :func:`tests.fakes.make_site`."""
 
     def make(name: str = "site", dates=CLEAR5, labels: bool = True) -> Path:
         dest = tmp_path / name

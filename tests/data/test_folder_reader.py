@@ -72,8 +72,8 @@ def test_window_read_touches_only_the_window(tmp_path):
         src.read()
 
 
-def test_band_descriptions_in_another_order_are_reordered(make_site, rewrite):
-    site = make_site(dates=CLEAR5[:2])
+def test_band_descriptions_in_another_order_are_reordered(copy_site, rewrite):
+    site = copy_site(dates=CLEAR5[:2])
     before = open_source(site).read().dn
     rewrite(site, CLEAR5[0], lambda d: d[::-1], descriptions=BANDS[::-1])
     src = open_source(site)
@@ -85,17 +85,17 @@ def test_band_descriptions_in_another_order_are_reordered(make_site, rewrite):
     (lambda d: d[:9], None, "9 bands, expected 10"),
     (lambda d: d, ("B02",) * 10, "missing"),
 ])
-def test_bad_bands_name_the_file(make_site, rewrite, fn, desc, match):
-    site = make_site(dates=CLEAR5[:2])
+def test_bad_bands_name_the_file(copy_site, rewrite, fn, desc, match):
+    site = copy_site(dates=CLEAR5[:2])
     rewrite(site, CLEAR5[1], fn, descriptions=desc)
     with pytest.raises(AliseError, match=match) as e:
         open_source(site)
     assert f"{CLEAR5[1]}.tif" in str(e.value)
 
 
-def test_plus_1000_offset_rules(make_site, rewrite):
+def test_plus_1000_offset_rules(copy_site, rewrite):
     new = [f"2022-07-0{i + 1}" for i in range(5)]
-    site = make_site()
+    site = copy_site()
     ref = open_source(site).read().dn
     for d, n in zip(CLEAR5, new):  # 2022 dates with the offset → subtracted
         rewrite(site, d, lambda x: x + 1000, new_name=f"{n}.tif")
@@ -103,13 +103,13 @@ def test_plus_1000_offset_rules(make_site, rewrite):
     assert src.offsets().tolist() == [1000] * 5 and src.offset_decisions()[0].warning
     np.testing.assert_array_equal(src.read().dn, ref)
 
-    site2 = make_site("site2")  # 2022 dates without the offset → reported, not corrected
+    site2 = copy_site("site2")  # 2022 dates without the offset → reported, not corrected
     for d, n in zip(CLEAR5, new):
         rewrite(site2, d, lambda x: x, new_name=f"{n}.tif")
     src2 = open_source(site2)
     assert src2.offsets().tolist() == [0] * 5 and "no +1000 offset" in src2.offset_decisions()[0].warning
 
-    site3 = make_site("site3")  # pre-2022 dates with offset-looking values → error, unless told
+    site3 = copy_site("site3")  # pre-2022 dates with offset-looking values → error, unless told
     for d in CLEAR5:
         rewrite(site3, d, lambda x: x + 1000)
     with pytest.raises(AliseError, match="before 2022-01-25"):
@@ -117,31 +117,31 @@ def test_plus_1000_offset_rules(make_site, rewrite):
     np.testing.assert_array_equal(open_source(site3, offset=1000).read().dn, ref)
 
 
-def test_boa_add_offset_tag_is_authoritative_and_checked(make_site, rewrite):
-    site = make_site()
+def test_boa_add_offset_tag_is_authoritative_and_checked(copy_site, rewrite):
+    site = copy_site()
     ref = open_source(site).read().dn
     for d in CLEAR5:
         rewrite(site, d, lambda x: x + 1000, tags={"BOA_ADD_OFFSET": "-1000"})
     src = open_source(site)
     assert src.offset_decisions()[0].how == "tag"
     np.testing.assert_array_equal(src.read().dn, ref)
-    bad = make_site("bad")
+    bad = copy_site("bad")
     for d in CLEAR5:
         rewrite(bad, d, lambda x: x, tags={"BOA_ADD_OFFSET": "-1000"})
     with pytest.raises(AliseError, match="tagged BOA_ADD_OFFSET"):
         open_source(bad).offsets()
 
 
-def test_float_unit_reflectance_is_refused(make_site, rewrite):
-    site = make_site(dates=CLEAR5[:2])
+def test_float_unit_reflectance_is_refused(copy_site, rewrite):
+    site = copy_site(dates=CLEAR5[:2])
     for d in CLEAR5[:2]:
         rewrite(site, d, lambda x: (x / 10000).astype(np.float32), nodata=None)
     with pytest.raises(AliseError, match="multiply the data by 10000"):
         open_source(site).read()
 
 
-def test_nan_inf_and_zero_are_invalid(make_site, rewrite):
-    site = make_site(dates=CLEAR5[:2])
+def test_nan_inf_and_zero_are_invalid(copy_site, rewrite):
+    site = copy_site(dates=CLEAR5[:2])
 
     def spoil(x):
         x = x.astype(np.float32)
@@ -161,8 +161,8 @@ def test_nan_inf_and_zero_are_invalid(make_site, rewrite):
     (("2018-05-01.tif", "20180501.tif"), "duplicate date 2018-05-01"),
     (("2018-05-01.tif", "may-first.tif"), "cannot parse date 'may-first'"),
 ])
-def test_bad_file_names(make_site, names, match):
-    site = make_site(dates=CLEAR5[:2], labels=False)
+def test_bad_file_names(copy_site, names, match):
+    site = copy_site(dates=CLEAR5[:2], labels=False)
     for d, n in zip(CLEAR5[:2], names):
         (site / "s2" / f"{d}.tif").rename(site / "s2" / n)
         (site / "scl" / f"{d}.tif").rename(site / "scl" / n)
@@ -171,8 +171,8 @@ def test_bad_file_names(make_site, names, match):
 
 
 @pytest.mark.parametrize("what", ["s2", "scl", "labels"])
-def test_grid_mismatch_names_the_file(make_site, what):
-    site = make_site(dates=CLEAR5[:2])
+def test_grid_mismatch_names_the_file(copy_site, what):
+    site = copy_site(dates=CLEAR5[:2])
     f = site / "labels.tif" if what == "labels" else site / what / f"{CLEAR5[1]}.tif"
     data = read_tif(f)
     with rasterio.open(f) as s:
@@ -184,8 +184,8 @@ def test_grid_mismatch_names_the_file(make_site, what):
     assert f.name in str(e.value)
 
 
-def test_binary_mask_and_configurable_scl(make_site):
-    site = make_site(dates=CLEAR5[:2])
+def test_binary_mask_and_configurable_scl(copy_site):
+    site = copy_site(dates=CLEAR5[:2])
     assert open_source(site, clear_scl={4, 5, 6, 7}).read().valid.sum() >= open_source(site).read().valid.sum()
     for d in CLEAR5[:2]:
         (site / "scl" / f"{d}.tif").unlink()
@@ -198,8 +198,8 @@ def test_binary_mask_and_configurable_scl(make_site):
     assert not valid[:, :10].any() and valid[:, 10:].all()
 
 
-def test_dates_filter_per_year_labels_and_change(make_site):
-    site = make_site()
+def test_dates_filter_per_year_labels_and_change(copy_site):
+    site = copy_site()
     src = open_source(site, start="2018-07-01", end=dt.date(2018, 7, 10))
     assert [d.isoformat() for d in src.dates] == ["2018-07-05", "2018-07-08"]
     lab = read_tif(site / "labels.tif")
@@ -216,9 +216,9 @@ def test_dates_filter_per_year_labels_and_change(make_site):
         src.labels(year=2017)
 
 
-def test_roots_expand_to_one_source_per_site(make_site, tmp_path):
-    make_site("out/site_000", dates=CLEAR5[:2])
-    make_site("out/site_001", dates=CLEAR5[2:])
+def test_roots_expand_to_one_source_per_site(copy_site, tmp_path):
+    copy_site("out/site_000", dates=CLEAR5[:2])
+    copy_site("out/site_001", dates=CLEAR5[2:])
     (tmp_path / "out" / "classes.csv").write_text("id,name\n0,none\n")
     sources = open_sources(tmp_path / "out")
     assert [s.name for s in sources] == ["site_000", "site_001"] and [s.n_dates for s in sources] == [2, 3]

@@ -102,10 +102,10 @@ def test_sampler_refuses_series_without_clear_pixels():
         sample_clear_pixels([ArraySource(clear=False)], n=100)
 
 
-def test_open_sources_feed_the_dataset(make_site):
-    root = make_site("root/a", dates=("2018-06-28", "2018-06-30")).parent
-    make_site("root/b", dates=("2018-07-05",))
-    make_site("root/c", dates=("2018-07-08",))
+def test_open_sources_feed_the_dataset(copy_site):
+    root = copy_site("root/a", dates=("2018-06-28", "2018-06-30")).parent
+    copy_site("root/b", dates=("2018-07-05",))
+    copy_site("root/c", dates=("2018-07-08",))
     sources = open_sources(root)
     ds = PretrainDataset(sources, NormStats.paper(), crop=64, n_dates=60)
     assert len(ds) == 3 and [ds[i].n_dates for i in range(3)] == [2, 1, 1]
