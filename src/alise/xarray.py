@@ -77,9 +77,8 @@ import numpy as np
 
 from alise.data.cube import CubeSource
 
-#: One model call at a time per process: the UNet holds the shared GroupNorm statistics as module
-#: state during a call (``FrameGroupNorm.frozen``), so concurrent calls on one model would mix
-#: them; each call uses every core (torch intra-op threads), reads go on in other threads.
+#: One model call at a time per process: each call uses every core (torch intra-op threads) and
+#: one tile's activations at a time bound the memory; reads go on in other threads.
 _MODEL_LOCK = threading.Lock()
 
 
