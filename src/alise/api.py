@@ -128,6 +128,7 @@ def encode_array(dn, dates, valid=None, model=None, *, min_clear: float | None =
     """
     from alise.data.subset import clear_dates
     from alise.encode.array import encode_array as encode_normalised
+    from alise.encode.array import inference_copy
     from alise.encode.groupstats import MODES
     from alise.encode.tiling import auto_tile, validate_tiling
     from alise.model.network import _input_warnings
@@ -166,7 +167,7 @@ def encode_array(dn, dates, valid=None, model=None, *, min_clear: float | None =
     _input_warnings(None, torch.from_numpy(np.concatenate([days for days, _ in per_series])), None)
 
     dev = _device(model, device)
-    infer = model.for_inference(dev) if hasattr(model, "for_inference") else model.to(dev).eval()
+    infer = inference_copy(model, dev)
     multiple = model.config.multiple
     outs = []
     for i in range(b):  # a loop over series (each has its own date selection), not over dates or pixels

@@ -60,10 +60,11 @@ def alise_change_map(model, s1: SITS, s2: SITS) -> np.ndarray:
     Returns:
         ``(H, W)`` float32 distance map.
     """
-    from alise.downstream.features import encode_sits, inference_model
+    from alise.downstream.features import encode_sits
+    from alise.encode.array import inference_copy
 
     _check_same_size(s1, s2)
-    model = inference_model(model)
+    model = inference_copy(model)
     with torch.inference_mode():
         y1 = encode_sits(model, s1)
         y2 = encode_sits(model, s2)

@@ -25,18 +25,12 @@ from torch import Tensor
 
 from alise.batch import SITS
 from alise.downstream.heads import flatten_queries
+from alise.encode.array import inference_copy
 
 #: Largest window side encoded in one piece; larger windows are tiled (overlap in pixels).
 TILE, OVERLAP = 256, 64
 #: Sources whose normalised series is smaller than this many bytes stay in RAM once read.
 RAM_SOURCE_BYTES = 256 * 1024 * 1024
-
-
-def inference_model(model):
-    """``model.for_inference(device)`` for an ALISE model (same outputs, faster), else ``model.eval()``."""
-    if hasattr(model, "for_inference"):
-        return model.for_inference(next(model.parameters()).device)
-    return model.eval()
 
 
 def encode_sits(model, sits: SITS, *, flatten: bool = True, tile: int = TILE, overlap: int = OVERLAP) -> Tensor:
@@ -198,7 +192,7 @@ class FeatureCache(FeatureTable):
         """The model as it encodes: an inference copy (BatchNorm folded, channels_last on CPU) when
         the model offers one (:meth:`alise.model.ALISE.for_inference`), else the model in eval mode."""
         if self._infer is None:
-            self._infer = inference_model(self.model)
+            self._infer = inference_copy(self.model)
         return self._infer
 
     def _encode(self, i: int) -> np.ndarray:

@@ -87,10 +87,10 @@ def reconstruct_blocks(model, store: Path, days_target: Sequence[float], height:
     Yields ``(r0, r1, dn)`` with ``dn (T', C, r1 − r0, W)`` float32 digital numbers (reflectance ×
     10 000, not rounded), NaN where the embedding is NaN (no clear observation).
     """
-    from alise.downstream.features import inference_model
+    from alise.encode.array import inference_copy
 
     c = model.config
-    net = inference_model(model)
+    net = inference_copy(model)
     device = next(net.parameters()).device
     days = torch.as_tensor(np.asarray(days_target, dtype=np.float32)).view(1, -1).to(device)
     read = embedding_rows(store, c.n_q, c.d_model)
@@ -102,7 +102,7 @@ def decode_embedding(net, y: torch.Tensor, days: torch.Tensor, chunk_dates: int 
     """Decoder reconstruction of one block of embedding: ``y (Q, D, h, w)`` float32 (NaN: no
     clear observation) on ``net``'s device, ``days (1, T')`` target days since 2014-03-03 →
     ``(T', C, h, w)`` float32 digital numbers (not rounded), NaN where ``y`` is NaN. ``net``: an
-    inference copy of the model (:func:`alise.downstream.features.inference_model`)."""
+    inference copy of the model (:func:`alise.encode.array.inference_copy`)."""
     missing = torch.isnan(y).any(dim=(0, 1))  # (h, w)
     y = torch.nan_to_num(y, nan=0.0).unsqueeze(0)
     with torch.inference_mode():

@@ -36,10 +36,11 @@ def reconstruct(model, sits: SITS, days_target: Sequence[float] | np.ndarray, ch
     Returns:
         ``(T', C, H, W)`` float32 digital numbers (reflectance × 10 000), not rounded.
     """
-    from alise.downstream.features import encode_sits, inference_model
+    from alise.downstream.features import encode_sits
+    from alise.encode.array import inference_copy
 
     days_t = torch.as_tensor(np.asarray(days_target, dtype=np.float32)).view(1, -1)
-    model = inference_model(model)
+    model = inference_copy(model)
     with torch.inference_mode():
         y = encode_sits(model, sits, flatten=False).unsqueeze(0)  # (1, Q, D, H, W)
         parts = [model.decode(y, days_t[:, s:s + chunk_dates].to(y.device)) for s in range(0, days_t.shape[1], chunk_dates)]

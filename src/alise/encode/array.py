@@ -13,6 +13,17 @@ from torch import Tensor
 
 from alise.encode.tiling import TileGrid
 
+def inference_copy(model, device=None):
+    """The model as every encoder runs it: for an ALISE model ``model.for_inference(device)`` (an
+    eval copy with BatchNorm folded and, on CPU, a channels_last UNet: same outputs, faster), else
+    ``model`` in eval mode on ``device``. ``device`` None: the model's own."""
+    if device is None:
+        device = next(model.parameters()).device
+    if hasattr(model, "for_inference"):
+        return model.for_inference(device)
+    return model.to(device).eval()
+
+
 def extend(x: Tensor, height: int, width: int) -> Tensor:
     """``x (..., h, w)`` → ``(..., height, width)``: extended at the bottom and right by reflection
     (replication when the image is too small to reflect), as the UNet's input padding."""

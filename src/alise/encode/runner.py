@@ -44,7 +44,7 @@ import torch
 
 from alise.data.source import RasterGrid
 from alise.encode.groupstats import MODES as GROUP_NORM_MODES
-from alise.encode.array import extend
+from alise.encode.array import extend, inference_copy
 from alise.encode.groupstats import STATS_FILE, GroupStats, estimate, stats_samples
 from alise.encode.tiling import DEFAULT_TILE, Tile, TileGrid, auto_tile
 from alise.encode.writers import DTYPES, FORMATS, assemble, band_names, format_of, n_clear_path, write_piece
@@ -425,8 +425,7 @@ def _open_run(model, source, out: Path, opts: EncodeOptions) -> _Run:
     parts = parts_dir(out)
     ensure_plan(parts, plan, opts.overwrite)
     device = resolve_device(opts.device)
-    # Eval copy with BatchNorm folded, channels_last UNet on CPU (docs/performance.md).
-    model = model.for_inference(device) if hasattr(model, "for_inference") else model.to(device).eval()
+    model = inference_copy(model, device)  # docs/performance.md
     t_stats = time.perf_counter()
     group_stats = raster_group_stats(model, source, grid, parts, opts, device)
     return _Run(out, opts, grid, parts, source, model, device, group_stats, time.perf_counter() - t_stats)
