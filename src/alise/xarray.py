@@ -255,13 +255,12 @@ class _Model:
     def __init__(self, model, device: str):
         import dask
 
+        from alise.encode.array import inference_copy
         from alise.encode.runner import model_fingerprint, resolve_device
 
         self.model, self.name = _model(model)
         self.device = resolve_device(device)
-        # Eval copy with BatchNorm folded, channels_last UNet on CPU: what alise encode runs.
-        self.net = self.model.for_inference(self.device) if hasattr(self.model, "for_inference") \
-            else self.model.to(self.device).eval()
+        self.net = inference_copy(self.model, self.device)  # what alise encode runs
         self.fingerprint = model_fingerprint(self.model)
         self.key = dask.delayed(self.net, name=f"alise-model-{self.fingerprint[:24]}-{self.device}", traverse=False)
 
@@ -544,8 +543,7 @@ def change(cube_a, cube_b, model=None, *, valid_a=None, scl_a=None, valid_b=None
 
     ds_a, ds_b = _dataset(cube_a, valid_a, scl_a), _dataset(cube_b, valid_b, scl_b)
     ga, gb = (CubeSource(Path(k), dataset=ds).grid for k, ds in (("cube_a", ds_a), ("cube_b", ds_b)))
-    if (ga.height, ga.width) != (gb.height, gb.width) or (
-            ga.transform is not None and gb.transform is not None and not ga.same_as(gb)):
+    if not ga.overlays(gb):
         raise AliseError(f"cube_a and cube_b are not on the same grid ({ga.describe()} vs {gb.describe()}): "
                          "resample one onto the other first")
     m = _Model(model, device)

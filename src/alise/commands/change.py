@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
 
     model, info = load_model(model_arg)
     a, b, truth = _pair(args.a, args.b, years, **input_options(args))
-    if not _same_grid(a.grid, b.grid):
+    if not a.grid.overlays(b.grid):
         raise AliseError(f"{a.path} and {b.path} are not on the same grid ({a.grid.describe()} vs "
                          f"{b.grid.describe()}): resample one onto the other first")
     if args.truth is not None:
@@ -180,12 +180,6 @@ def _pair(a, b, years, date_pattern=None):
     return open_source(a, date_pattern=date_pattern), open_source(b, date_pattern=date_pattern), None
 
 
-def _same_grid(g1, g2) -> bool:
-    if g1.transform is None or g2.transform is None:
-        return (g1.height, g1.width) == (g2.height, g2.width)
-    return g1.same_as(g2)
-
-
 def _read_truth(path, grid):
     import numpy as np
 
@@ -195,6 +189,6 @@ def _read_truth(path, grid):
     with open_raster(path, "change truth") as src:
         g = grid_of(src)
         t = src.read(1)
-    if (g.height, g.width) != (grid.height, grid.width) or (grid.transform is not None and not _same_grid(g, grid)):
+    if not g.overlays(grid):
         raise AliseError(f"--truth {path}: grid {g.describe()} differs from the series' grid {grid.describe()}")
     return np.asarray(t)

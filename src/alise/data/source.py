@@ -56,6 +56,13 @@ class RasterGrid:
             return self.transform is other.transform
         return self.transform.almost_equals(other.transform, precision=1e-6 * max(abs(self.transform.a), 1e-9))
 
+    def overlays(self, other: "RasterGrid") -> bool:
+        """Whether two series can be compared pixel by pixel: :meth:`same_as` when both are
+        georeferenced, the same size when one is not (e.g. RotCrop tensors)."""
+        if self.transform is None or other.transform is None:
+            return (self.height, self.width) == (other.height, other.width)
+        return self.same_as(other)
+
     def to_georef(self) -> dict:
         """``{"crs_wkt", "transform"}`` (JSON: WKT, may be empty; the affine's 6 coefficients), how
         encoding plans record the grid beside its size."""
