@@ -413,6 +413,7 @@ def _encode_to_store(ds, name, model, out, *, min_clear, start, end, tile, overl
 
     from alise.encode import EncodeOptions
     from alise.encode import encode as encode_raster
+    from alise.encode.writers import dequantise_embedding
     from alise.errors import AliseError
 
     out = Path(out)
@@ -423,8 +424,6 @@ def _encode_to_store(ds, name, model, out, *, min_clear, start, end, tile, overl
     opts = EncodeOptions(tile=tile, overlap=overlap, dtype=dtype, device=device, progress=progress,
                          overwrite=overwrite, model_name=model_name).validate()
     encode_raster(model, source, out, opts)
-    from alise.encode.writers import dequantise_embedding
-
     stored = xr.open_zarr(out, decode_coords="all")
     emb = dequantise_embedding(stored).assign_coords(n_clear=stored["n_clear"])  # int8: decoded values
     emb.attrs = {**stored.attrs, **emb.attrs}
