@@ -152,6 +152,39 @@ def test_nothing_is_encoded_until_computed_and_a_chunk_needs_only_its_tiles(subs
     assert len(calls) == 1 + 9 + 3
 
 
+def test_tile_parts_past_waiting_memory_wait_on_disk_and_give_the_same_embedding(subset):
+    """``waiting_memory`` of 3 parts: the parts that wait for their neighbours' chunks beyond it
+    go to the temporary folder and come back unchanged; once computed nothing stays in RAM or on
+    disk, and the folder goes with the graph."""
+    import gc
+    import os
+
+    from dask.callbacks import Callback
+
+    import alise.xarray
+
+    cube, scl = _cube(subset)
+    free = alise.xarray.encode(cube, scl=scl, chunks=CHUNKS, waiting_memory=0, **TILING).values
+    limit = 3 * CHUNKS * CHUNKS * (free.shape[0] * free.shape[1] + 1) * 4  # ≥ 3 parts of a 20² chunk
+    emb = alise.xarray.encode(cube, scl=scl, chunks=CHUNKS, waiting_memory=limit, **TILING)
+    store = next(v.value for k, v in emb.data.__dask_graph__().items() if str(k).startswith("alise-waiting"))
+    in_ram = []
+
+    class Watch(Callback):
+        def _posttask(self, *args):
+            in_ram.append(store.in_ram())
+
+    with Watch():
+        done = emb.compute(scheduler="threads")
+    np.testing.assert_array_equal(done.values, free)  # bit for bit, NaN where no clear observation
+    assert store.spilled > 0 and 0 < max(in_ram) <= limit
+    assert store.in_ram() == 0 and os.listdir(store.folder) == []  # every part released
+    folder = store.folder
+    del emb, store, done
+    gc.collect()
+    assert not os.path.exists(folder)
+
+
 def test_reconstruct_matches_alise_reconstruct(subset, tmp_path):
     import dask
 
@@ -207,6 +240,9 @@ def test_wrong_inputs_are_one_line_errors(subset, tmp_path):
         alise.xarray.encode(cube, dtype="int8")
     with pytest.raises(AliseError, match="chunks=0"):
         alise.xarray.encode(cube, chunks=0)
+    for bad in ("lots", -1):
+        with pytest.raises(AliseError, match=f"waiting_memory={bad!r}: bytes of RAM"):
+            alise.xarray.encode(cube, waiting_memory=bad)
     with pytest.raises(AliseError, match="2020-01-01.*366 days outside"):
         alise.xarray.reconstruct(cube, ["2017-09-01", "2020-01-01"], scl=scl)
     with pytest.raises(AliseError, match="cannot parse date"):

@@ -55,10 +55,17 @@ what a tile leaves for its neighbours' chunks is its overlap bands. :func:`recon
 Memory and threads. A tile task holds one tile's stack and features (the tile side is chosen as
 ``alise encode`` does, bounded for long series); an output chunk holds its own parts. Model calls
 of one process run one at a time (:data:`_MODEL_LOCK`: a call already uses every core through
-torch's threads, and one tile's activations at a time bound the memory);
-reads and blending run in dask's other threads. Which parts wait at once is up to dask's task
-order: ``benchmarks/xarray_memory.py`` measures the peak RSS of streaming growing synthetic cubes
-to zarr (docs/encode.md, "From Python"). For bounded memory whatever the raster, ``out=``.
+torch's threads, and one tile's activations at a time bound the memory); reads and blending run
+in dask's other threads. The parts of finished tiles that wait for a neighbour before their chunk
+is blended are what could grow with the raster: dask's local schedulers run this graph in
+``dask.order``'s static order, which does not walk a stencil of tiles row by row, so on the
+threaded scheduler most parts of a large raster would wait at once. They are held by one
+:class:`_Waiting` store per graph: in RAM up to ``waiting_memory`` (default
+:data:`WAITING_MEMORY`), beyond that in a temporary folder (:class:`zict.Buffer`, as
+``dask.distributed`` workers spill), each part's data released with dask's handle to it. On a
+``dask.distributed`` cluster the parts are plain arrays and the workers' own ``memory_limit``
+spills them. ``benchmarks/xarray_memory.py`` measures the peak RSS of streaming growing synthetic
+cubes to zarr (docs/encode.md, "From Python").
 
 ``encode(..., out="emb.zarr")`` runs the file pipeline of ``alise encode`` instead (pieces on
 disk, resumable, any ``dtype``, memory bounded by the tile) and returns the store opened lazily.
@@ -67,6 +74,7 @@ disk, resumable, any ``dtype``, memory bounded by the tile) and returns the stor
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import threading
 import warnings
@@ -128,6 +136,25 @@ def _check_chunks(chunks) -> None:
         raise AliseError(f"chunks={chunks!r}: the side of the output chunks in pixels, e.g. chunks=224")
 
 
+#: Default RAM of one lazy graph's waiting parts (:class:`_Waiting`), per process.
+WAITING_MEMORY = "512MiB"
+
+
+def _waiting_limit(waiting_memory) -> int:
+    from dask.utils import parse_bytes
+
+    from alise.errors import AliseError
+
+    try:
+        limit = parse_bytes(waiting_memory) if isinstance(waiting_memory, str) else int(waiting_memory)
+    except (TypeError, ValueError):
+        limit = -1
+    if isinstance(waiting_memory, bool) or limit < 0:
+        raise AliseError(f"waiting_memory={waiting_memory!r}: bytes of RAM for the tile outputs that wait for "
+                         f"their neighbours, e.g. \"512MiB\" or 0 (no limit)")
+    return limit
+
+
 # ---------------------------------------------------------------------------------------------
 # Tasks of the graph (module-level functions and classes: picklable for dask.distributed).
 
@@ -168,11 +195,140 @@ def _clip(tile, window):
     return part, (slice(a0 - tile.row_off, a1 - tile.row_off), slice(b0 - tile.col_off, b1 - tile.col_off))
 
 
-def _encode_tile(net, series: _Series, data, tile, windows):
+class _Waiting:
+    """The parts of finished tiles that wait for the other tiles of their output chunk, on dask's
+    local (threaded, synchronous) schedulers: in RAM up to ``limit`` bytes, the least recently
+    used beyond that in a temporary folder (:class:`zict.Buffer`, the spilling of
+    ``dask.distributed`` workers). Dask's static task order (``dask.order``) does not walk this
+    graph row by row, so without a bound the waiting parts grow with the raster (docs/encode.md).
+
+    A part is held as a :class:`_Held` handle whose life is its data's: when dask releases the
+    handle (its chunk blended, or not needed by this compute) the data goes too. In a
+    ``dask.distributed`` worker, or in another process (the store is pickled as a disabled one),
+    parts are plain arrays and the workers' own memory manager spills them.
+    """
+
+    def __init__(self, limit: int):
+        self.limit = int(limit)
+        self.spilled = 0  # bytes written to the folder, for the record (tests, benchmarks)
+        self.folder: str | None = None
+        self._buf = None  # zict.Buffer, made at the first part
+        self._lock = threading.Lock()
+        self._dropped: list[str] = []  # handles released while the buffer was busy
+        self._keys = itertools.count()
+
+    def __reduce__(self):
+        return (_Waiting, (0,))  # another process: parts travel as arrays
+
+    def _buffer(self):
+        if self._buf is None:
+            import shutil
+            import tempfile
+            import weakref
+
+            import dask
+            import zict
+
+            self.folder = tempfile.mkdtemp(prefix="alise-waiting-", dir=dask.config.get("temporary-directory", None))
+            weakref.finalize(self, shutil.rmtree, self.folder, True)
+
+            def spill(key, part):
+                self.spilled += part.nbytes
+
+            slow = zict.Func(_dump, _load, zict.File(self.folder))
+            self._buf = zict.Buffer({}, slow, self.limit, weight=lambda k, a: a.nbytes, fast_to_slow_callbacks=spill)
+        return self._buf
+
+    def _purge(self) -> None:
+        while self._dropped:
+            self._buf.pop(self._dropped.pop(), None)
+
+    def hold(self, part: np.ndarray):
+        """``part`` kept here (a :class:`_Held`), or ``part`` itself when this store is off."""
+        if self.limit <= 0 or _in_distributed_worker():
+            return part
+        with self._lock:
+            buf = self._buffer()
+            key = str(next(self._keys))  # zict.File names its files by key
+            buf[key] = part
+            self._purge()
+        return _Held(self, key)
+
+    def take(self, held) -> np.ndarray:
+        """The array of a part given by :meth:`hold` (read back from the folder if it waited there)."""
+        if not isinstance(held, _Held):
+            return held
+        with self._lock:
+            part = self._buf[held.key]
+            self._purge()
+        return part
+
+    def in_ram(self) -> int:
+        """Bytes of parts held in RAM now (released handles purged first)."""
+        if self._buf is None:
+            return 0
+        with self._lock:
+            self._purge()
+            return int(self._buf.fast.total_weight)
+
+    def release(self, key: str) -> None:
+        self._dropped.append(key)
+        if self._lock.acquire(blocking=False):  # busy (maybe this very thread, mid-operation): later
+            try:
+                self._purge()
+            finally:
+                self._lock.release()
+
+
+class _Held:
+    """A part of a tile kept by a :class:`_Waiting` store; its data lives as long as this handle."""
+
+    __slots__ = ("key", "store", "__weakref__")
+
+    def __init__(self, store: _Waiting, key: str):
+        import weakref
+
+        self.store, self.key = store, key
+        weakref.finalize(self, store.release, key)
+
+    def __reduce__(self):
+        return (np.asarray, (self.store.take(self),))  # pickled (another process): the array itself
+
+
+def _dump(part: np.ndarray) -> list:
+    """A (contiguous) part as the buffers of its file, its data not copied: pickle protocol 5
+    with the array's buffer out of band, after the pickle's length (8 bytes) and the pickle."""
+    import pickle
+
+    raw = []
+    head = pickle.dumps(part, protocol=5, buffer_callback=raw.append)
+    return [len(head).to_bytes(8, "little"), head, *(b.raw() for b in raw)]
+
+
+def _load(data: bytearray) -> np.ndarray:
+    """:func:`_dump`'s file read back; the array is a writable view of ``data`` (no copy)."""
+    import pickle
+
+    view = memoryview(data)
+    n = int.from_bytes(view[:8], "little")
+    return pickle.loads(view[8:8 + n], buffers=[view[8 + n:]])
+
+
+def _in_distributed_worker() -> bool:
+    try:
+        from distributed import get_worker
+
+        get_worker()
+        return True
+    except (ImportError, ValueError):
+        return False
+
+
+def _encode_tile(net, series: _Series, waiting: _Waiting, data, tile, windows):
     """The piece of ``tile`` — ``(Q·D + 1, h, w)`` float32: embedding, then the clear-observation
     count, as the pieces of ``alise encode`` — cut into one copy per output chunk in ``windows``
-    (a part waiting for a later chunk then holds only that part). ``data``: the cube's window of
-    the tile (its dates kept, numpy)."""
+    (a part waiting for a later chunk then holds only that part), each held by ``waiting``.
+    ``data``: the cube's window of the tile (its dates kept, numpy)."""
     from alise.encode.runner import read_batch, run_model
 
     local = replace(tile, row_off=0, col_off=0)  # ``data`` starts at the tile's corner
@@ -180,7 +336,7 @@ def _encode_tile(net, series: _Series, data, tile, windows):
     with _MODEL_LOCK:
         y = run_model(net, x, series.days, series.device, series.precision, series.chunk_pixels, series.group_stats)
     piece = np.concatenate([y[0], counts[0][None].astype(np.float32)])
-    return tuple(piece[(slice(None), *_clip(tile, w)[1])].copy() for w in windows)
+    return tuple(waiting.hold(piece[(slice(None), *_clip(tile, w)[1])].copy()) for w in windows)
 
 
 class _ChunkTiles:
@@ -201,11 +357,13 @@ class _ChunkTiles:
         return self.weights[tile.index]
 
 
-def _blend(grid, window, n_q: int, *parts):
+def _blend(grid, window, n_q: int, waiting: _Waiting, *parts):
     """Output chunk ``window`` from the parts of ``grid.tiles_in(window)`` cut to it (in that
-    order): ``embedding (Q, D, h, w)`` float32 (NaN: no clear observation), ``n_clear (h, w)`` uint16."""
+    order, as held by ``waiting``): ``embedding (Q, D, h, w)`` float32 (NaN: no clear
+    observation), ``n_clear (h, w)`` uint16."""
     from alise.encode.writers import blend_window
 
+    parts = [waiting.take(p) for p in parts]
     tiles = _ChunkTiles(grid, window)
     by_index = {t.index: p for t, p in zip(tiles.tiles, parts)}
     emb, n_clear = blend_window(tiles, lambda t: by_index[t.index], window, parts[0].shape[0] - 1)
@@ -265,7 +423,8 @@ class _Model:
         self.key = dask.delayed(self.net, name=f"alise-model-{self.fingerprint[:24]}-{self.device}", traverse=False)
 
 
-def _lazy_embedding(m: _Model, ds, name, *, min_clear, start, end, tile, overlap, chunks, progress) -> _Lazy:
+def _lazy_embedding(m: _Model, ds, name, *, min_clear, start, end, tile, overlap, chunks, progress,
+                    waiting_memory) -> _Lazy:
     import dask
     import dask.array as da
     import torch
@@ -276,6 +435,7 @@ def _lazy_embedding(m: _Model, ds, name, *, min_clear, start, end, tile, overlap
     from alise.encode.runner import estimate_group_stats, output_metadata, tile_grid
 
     _check_chunks(chunks)
+    limit = _waiting_limit(waiting_memory)
     source = _source(ds, name, m.model, min_clear, start, end)
     opts = EncodeOptions(tile=tile, overlap=overlap, device=str(m.device), progress=progress,
                          model_name=m.name).validate()
@@ -306,10 +466,11 @@ def _lazy_embedding(m: _Model, ds, name, *, min_clear, start, end, tile, overlap
     for win in windows:
         for t in grid.tiles_in(*win):
             covering[t.index].append(win)
+    waiting = dask.delayed(_Waiting(limit), name=f"alise-waiting-{limit}-{token}", traverse=False)
     parts = {}
     for t in grid.tiles:
         cut = dask.delayed(_encode_tile, pure=True, nout=len(covering[t.index]))(
-            m.key, series_key, kept.isel(y=slice(t.row_off, t.row_off + t.read_height),
+            m.key, series_key, waiting, kept.isel(y=slice(t.row_off, t.row_off + t.read_height),
                                          x=slice(t.col_off, t.col_off + t.read_width)),
             t, covering[t.index], dask_key_name=f"alise-tile-{t.name}-{token}")
         parts.update({(t.index, win): p for win, p in zip(covering[t.index], cut)})
@@ -322,7 +483,7 @@ def _lazy_embedding(m: _Model, ds, name, *, min_clear, start, end, tile, overlap
         count_rows.append([])
         for c, w in cols:
             win = (r, c, h, w)
-            e, n = blend(grid_key, win, n_q, *(parts[t.index, win] for t in grid.tiles_in(*win)),
+            e, n = blend(grid_key, win, n_q, waiting, *(parts[t.index, win] for t in grid.tiles_in(*win)),
                          dask_key_name=f"alise-chunk-{r}-{c}-{token}")
             emb_rows[-1].append(da.from_delayed(e, (n_q, d, h, w), dtype=np.float32))
             count_rows[-1].append(da.from_delayed(n, (h, w), dtype=np.uint16))
@@ -351,7 +512,8 @@ def _georeferenced(data, dims, coords, lazy: _Lazy, attrs: dict):
 
 def encode(cube, model=None, *, out: str | Path | None = None, valid=None, scl=None, min_clear: float | None = None,
            start=None, end=None, tile: int | None = None, overlap: int = 32, dtype: str = "float32",
-           device: str = "auto", progress: bool = False, overwrite: bool = False, chunks: int | None = None):
+           device: str = "auto", progress: bool = False, overwrite: bool = False, chunks: int | None = None,
+           waiting_memory: int | str = WAITING_MEMORY):
     """Encode a ``(time, band, y, x)`` cube of L2A digital numbers into aligned embeddings.
 
     Args:
@@ -395,7 +557,8 @@ def encode(cube, model=None, *, out: str | Path | None = None, valid=None, scl=N
         raise AliseError("dtype='int8' needs the value range of the whole raster: give out='emb.zarr' "
                          "(written now), or keep float32 / float16 for a lazy result")
     lazy = _lazy_embedding(_Model(model, device), ds, getattr(cube, "name", None), min_clear=min_clear, start=start,
-                           end=end, tile=tile, overlap=overlap, chunks=chunks, progress=progress)
+                           end=end, tile=tile, overlap=overlap, chunks=chunks, progress=progress,
+                           waiting_memory=waiting_memory)
     n_q, d = lazy.embedding.shape[:2]
     attrs = json.loads(json.dumps({**lazy.metadata, **quantisation_metadata(None, "zarr")}, default=str))
     emb = _georeferenced(lazy.embedding if dtype == "float32" else lazy.embedding.astype(dtype),
@@ -467,13 +630,13 @@ def _check_extrapolation(dates: list[dt.date], source) -> None:
 
 def reconstruct(cube, dates, model=None, *, valid=None, scl=None, min_clear: float | None = None, start=None,
                 end=None, tile: int | None = None, overlap: int = 32, device: str = "auto", chunks: int | None = None,
-                dtype: str = "float32", progress: bool = False):
+                dtype: str = "float32", progress: bool = False, waiting_memory: int | str = WAITING_MEMORY):
     """Cloud-free L2A images of a ``(time, band, y, x)`` cube at any dates, decoded from its
     embedding ([P] Eq. 8–9): ``alise reconstruct`` as a lazy array.
 
     Args:
-        cube, model, valid, scl, min_clear, start, end, tile, overlap, device, chunks, progress:
-            as :func:`encode` (the encoded dates: ``start``/``end``/``min_clear``).
+        cube, model, valid, scl, min_clear, start, end, tile, overlap, device, chunks, progress,
+        waiting_memory: as :func:`encode` (the encoded dates: ``start``/``end``/``min_clear``).
         dates: target dates: ``"2018-06-01,2018-07-15"``, or a sequence of ISO strings,
             ``datetime.date``, ``numpy.datetime64`` or ``pandas.Timestamp``. More than 366 days
             outside the encoded dates is refused; any date outside them warns (extrapolation).
@@ -499,7 +662,7 @@ def reconstruct(cube, dates, model=None, *, valid=None, scl=None, min_clear: flo
     ds = _dataset(cube, valid, scl)
     m = _Model(model, device)
     lazy = _lazy_embedding(m, ds, getattr(cube, "name", None), min_clear=min_clear, start=start, end=end, tile=tile,
-                           overlap=overlap, chunks=chunks, progress=progress)
+                           overlap=overlap, chunks=chunks, progress=progress, waiting_memory=waiting_memory)
     _check_extrapolation(targets, lazy.source)
     days_np = days_since_origin(targets).astype(np.float32)
     days = dask.delayed(torch.as_tensor(days_np).view(1, -1).to(m.device), traverse=False,
@@ -521,15 +684,16 @@ def reconstruct(cube, dates, model=None, *, valid=None, scl=None, min_clear: flo
 
 def change(cube_a, cube_b, model=None, *, valid_a=None, scl_a=None, valid_b=None, scl_b=None,
            min_clear: float | None = None, tile: int | None = None, overlap: int = 32, device: str = "auto",
-           chunks: int | None = None, progress: bool = False):
+           chunks: int | None = None, progress: bool = False, waiting_memory: int | str = WAITING_MEMORY):
     """Change score of two ``(time, band, y, x)`` cubes of the same grid (e.g. two years): the
     Eq. 12 distance of their embeddings, ``alise change``'s map as a lazy array.
 
     Args:
         cube_a, cube_b: the two series, as ``cube`` of :func:`encode` (their dates may differ).
         valid_a, scl_a, valid_b, scl_b: optional ``(time, y, x)`` masks of each (DataArray cubes).
-        model, min_clear, tile, overlap, device, chunks, progress: as :func:`encode`; the model
-            is loaded once and shared by both series.
+        model, min_clear, tile, overlap, device, chunks, progress, waiting_memory: as
+            :func:`encode` (``waiting_memory`` for each series); the model is loaded once and
+            shared by both series.
 
     Returns:
         ``xarray.DataArray (y, x)`` float32, dask-backed: mean over the ``Q·D`` features of the
@@ -546,7 +710,8 @@ def change(cube_a, cube_b, model=None, *, valid_a=None, scl_a=None, valid_b=None
         raise AliseError(f"cube_a and cube_b are not on the same grid ({ga.describe()} vs {gb.describe()}): "
                          "resample one onto the other first")
     m = _Model(model, device)
-    kw = dict(min_clear=min_clear, start=None, end=None, tile=tile, overlap=overlap, chunks=chunks, progress=progress)
+    kw = dict(min_clear=min_clear, start=None, end=None, tile=tile, overlap=overlap, chunks=chunks, progress=progress,
+              waiting_memory=waiting_memory)
     a, b = (_lazy_embedding(m, ds, getattr(c, "name", None), **kw) for ds, c in ((ds_a, cube_a), (ds_b, cube_b)))
     dist = da.map_blocks(_distance_block, a.embedding, b.embedding, drop_axis=(0, 1), dtype=np.float32)
     attrs = {"long_name": "change score (alise, Eq. 12)", "method": "alise", "a_dates": a.metadata["ALISE_DATES"],
