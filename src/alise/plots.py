@@ -14,20 +14,25 @@ import datetime as dt
 import math
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from alise.dates import date_from_days, parse_date
 from alise.errors import AliseError
-from alise.normalise import S2_BANDS
 from alise.outputs import atomic_path
 
+if TYPE_CHECKING:  # matplotlib is imported when a figure is drawn, not with the module (light for --help)
+    from matplotlib.figure import Figure
+
 DPI = 120
-#: Pixels used to fit the PCA of :func:`pca_rgb` (all pixels are projected).
+#: Pixels used to fit the PCA of :func:`pca_rgb` (all pixels are projected); also about how many
+#: pixels ``alise preview`` samples from a raster to fit its colours.
 PCA_FIT_PIXELS = 50_000
+#: Longest side of a picture of a whole raster by default (``alise preview``'s PNG), px.
+PICTURE_MAX_SIDE = 2048
 
 
 def _np(a) -> np.ndarray:
@@ -35,6 +40,9 @@ def _np(a) -> np.ndarray:
 
 
 def _figure(width: float, height: float) -> Figure:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
     FigureCanvasAgg(fig)
     return fig
@@ -46,16 +54,22 @@ def _save(fig: Figure, path: str | os.PathLike) -> Path:
     return Path(path)
 
 
-def _stretch(v: np.ndarray, lo_q: float = 2.0, hi_q: float = 98.0) -> np.ndarray:
-    """Robust linear stretch of finite values to [0, 255] uint8 (percentiles); NaN → 0."""
+def _to_u8(v: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """Linear map of ``[lo, hi]`` to 0…255 uint8, clipped (0.5 → 128 when ``hi <= lo``); NaN → 0."""
     finite = np.isfinite(v)
     out = np.zeros(v.shape, np.uint8)
-    if not finite.any():
-        return out
-    lo, hi = np.percentile(v[finite], [lo_q, hi_q])
     scaled = (v - lo) / (hi - lo) if hi > lo else np.full(v.shape, 0.5)
     out[finite] = np.round(np.clip(scaled[finite], 0.0, 1.0) * 255).astype(np.uint8)
     return out
+
+
+def _stretch(v: np.ndarray, lo_q: float = 2.0, hi_q: float = 98.0) -> np.ndarray:
+    """Robust linear stretch of finite values to [0, 255] uint8 (percentiles); NaN → 0."""
+    finite = np.isfinite(v)
+    if not finite.any():
+        return np.zeros(v.shape, np.uint8)
+    lo, hi = np.percentile(v[finite], [lo_q, hi_q])
+    return _to_u8(v, lo, hi)
 
 
 def plot_confusion(confusion, class_names: Sequence[str], path, normalize: bool = True,
@@ -181,11 +195,12 @@ def plot_loss_curves(metrics_csv_or_dict, path, title: str = "Training curves") 
     return _save(fig, path)
 
 
-def rgb_thumbnail(dn, bands: Sequence[str] = S2_BANDS, limits: tuple[float, float] | None = None) -> np.ndarray:
+def rgb_thumbnail(dn, bands: Sequence[str] | None = None, limits: tuple[float, float] | None = None) -> np.ndarray:
     """True-colour image of one Sentinel-2 date.
 
     Args:
-        dn: (C, H, W) digital numbers (reflectance × 10 000), band order ``bands``.
+        dn: (C, H, W) digital numbers (reflectance × 10 000), band order ``bands`` (default
+            :data:`alise.normalise.S2_BANDS`).
         limits: fixed (low, high) digital numbers mapped to 0 and 255 — pass the same limits
             (e.g. ``(0, 3000)``) for every date of a series so that clouds look bright; None
             = a 2–98 % stretch of this image.
@@ -194,6 +209,8 @@ def rgb_thumbnail(dn, bands: Sequence[str] = S2_BANDS, limits: tuple[float, floa
         (H, W, 3) uint8 from B04, B03, B02, one stretch shared by the three bands (keeps the
         colour balance); NaN → black.
     """
+    if bands is None:
+        from alise.normalise import S2_BANDS as bands
     a = _np(dn).astype(np.float64)
     if a.ndim != 3 or a.shape[0] != len(bands):
         raise AliseError(f"thumbnail expects (C, H, W) with C = {len(bands)} bands, got {a.shape}")
@@ -211,8 +228,76 @@ def rgb_thumbnail(dn, bands: Sequence[str] = S2_BANDS, limits: tuple[float, floa
     return np.round(np.clip(scaled, 0.0, 1.0) * 255).astype(np.uint8)
 
 
+@dataclass(frozen=True)
+class PCAColours:
+    """Per-pixel features → colours: the first three principal axes of a set of pixels and the
+    2–98 % range of each projection (the stretch), fitted once and applied to any pixels, so that
+    the blocks of a large raster get the colours of one fit.
+
+    Attributes:
+        mean: (F,) mean feature of the fitted pixels.
+        axes: (k, F) principal axes, k = min(3, F, pixels), signs fixed (largest loading positive)
+            so that the colours are deterministic.
+        lo, hi: (3,) stretch of each component (components past k are 0: mid grey).
+        explained: (k,) fraction of the fitted pixels' variance along each axis.
+    """
+
+    mean: np.ndarray
+    axes: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    explained: np.ndarray
+
+    @classmethod
+    def fit(cls, feats, max_fit: int = PCA_FIT_PIXELS) -> "PCAColours":
+        """Fit on ``feats (N, F)``: the mean of the rows with finite values, the axes from the
+        covariance of at most ``max_fit`` of them (fixed seed), the stretch from the projections
+        of all of them."""
+        x = _np(feats)
+        if x.ndim != 2:
+            raise AliseError(f"PCA colours are fitted on (pixels, features), got shape {x.shape}")
+        x = x.astype(np.float32, copy=False)
+        ok = np.isfinite(x).all(1)
+        rows = x if ok.all() else x[ok]
+        n, f = rows.shape
+        if n < 2:
+            z = np.zeros(3)
+            return cls(np.zeros(f), np.zeros((0, f)), z, z, np.zeros(0))
+        mean = rows.mean(0, dtype=np.float64)
+        fit = rows if n <= max_fit else rows[np.random.default_rng(0).choice(n, max_fit, replace=False)]
+        centred = fit.astype(np.float64) - mean
+        values, vectors = np.linalg.eigh(centred.T @ centred)  # ascending eigenvalues of the scatter matrix
+        k = min(3, f, fit.shape[0])
+        axes = vectors[:, ::-1][:, :k].T  # (k, F): the principal axes, largest variance first
+        axes = axes * np.sign(axes[np.arange(k), np.abs(axes).argmax(1)])[:, None]
+        total = float(values.clip(0).sum())
+        explained = values[::-1][:k].clip(0) / total if total > 0 else np.zeros(k)
+        out = cls(mean, axes, np.zeros(3), np.zeros(3), explained)
+        comps = out.project(rows)[:, :k]
+        lo, hi = np.zeros(3), np.zeros(3)
+        lo[:k], hi[:k] = np.percentile(comps, [2.0, 98.0], axis=0)
+        return cls(mean, axes, lo, hi, explained)
+
+    def project(self, feats) -> np.ndarray:
+        """``feats (N, F)`` → ``(N, 3)`` float32 components (0 past the fitted axes; NaN for rows
+        with a non-finite value)."""
+        x = _np(feats).astype(np.float32, copy=False)
+        k = self.axes.shape[0]
+        comps = np.zeros((x.shape[0], 3), np.float32)
+        if k:
+            comps[:, :k] = x @ self.axes.T.astype(np.float32) - (self.mean @ self.axes.T).astype(np.float32)
+        comps[~np.isfinite(x).all(1)] = np.nan
+        return comps
+
+    def colours(self, feats) -> np.ndarray:
+        """``feats (N, F)`` → ``(N, 3)`` uint8; rows with a non-finite value → black."""
+        comps = self.project(feats)
+        return np.stack([_to_u8(comps[:, i], self.lo[i], self.hi[i]) for i in range(3)], -1)
+
+
 def pca_rgb(embedding) -> np.ndarray:
-    """First three principal components of per-pixel features, as colours.
+    """First three principal components of per-pixel features, as colours (:class:`PCAColours`
+    fitted on the image itself).
 
     Args:
         embedding: (Q, D, H, W) (e.g. ALISE's n_q × d_model) or (F, H, W) features.
@@ -221,27 +306,14 @@ def pca_rgb(embedding) -> np.ndarray:
         (H, W, 3) uint8; each component stretched 2–98 %; signs fixed (largest loading positive)
         so the colours are deterministic; pixels with non-finite features → black.
     """
-    e = _np(embedding).astype(np.float64)
+    e = _np(embedding)
     if e.ndim == 4:
         e = e.reshape(-1, *e.shape[2:])
     if e.ndim != 3:
         raise AliseError(f"PCA image expects (Q, D, H, W) or (F, H, W) features, got shape {e.shape}")
     f, h, w = e.shape
     feats = e.reshape(f, h * w).T  # (H·W, F)
-    ok = np.isfinite(feats).all(1)
-    comps = np.full((h * w, 3), np.nan)
-    if ok.sum() >= 2:
-        mean = feats[ok].mean(0)
-        centred = feats[ok] - mean
-        fit = centred  # fit the axes on at most PCA_FIT_PIXELS pixels (fixed seed), project all
-        if fit.shape[0] > PCA_FIT_PIXELS:
-            fit = fit[np.random.default_rng(0).choice(fit.shape[0], PCA_FIT_PIXELS, replace=False)]
-        _, _, vt = np.linalg.svd(fit, full_matrices=False)  # rows of vt: principal axes
-        vt = vt[:3]
-        vt *= np.sign(vt[np.arange(vt.shape[0]), np.abs(vt).argmax(1)])[:, None]
-        comps[ok, : vt.shape[0]] = centred @ vt.T
-        comps[ok, vt.shape[0]:] = 0.0
-    return np.stack([_stretch(comps[:, i]) for i in range(3)], -1).reshape(h, w, 3)
+    return PCAColours.fit(feats).colours(feats).reshape(h, w, 3)
 
 
 def _to_date(d) -> dt.date:

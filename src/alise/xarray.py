@@ -8,6 +8,7 @@
     img = alise.xarray.reconstruct(cube, ["2018-06-01", "2018-07-15"])   # lazy (time, band, y, x) DN
     dist = alise.xarray.change(cube_2018, cube_2019)                     # lazy (y, x) Eq. 12 distance
     emb.to_zarr("emb.zarr")                            # or: alise.xarray.encode(cube, out="emb.zarr")
+    emb = alise.xarray.open_embedding("emb.tif")       # any alise encode output (COG or zarr) → (query, feature, y, x)
 
 The cube is an ``xarray.DataArray (time, band, y, x)`` of L2A digital numbers (numpy- or
 dask-backed, e.g. from ``odc.stac.load``, ``stackstac``, ``xr.open_zarr``), or a ``Dataset``
@@ -84,6 +85,9 @@ from pathlib import Path
 import numpy as np
 
 from alise.data.cube import CubeSource
+from alise.encode.readers import open_embedding
+
+__all__ = ["change", "encode", "open_embedding", "reconstruct"]
 
 #: One model call at a time per process: each call uses every core (torch intra-op threads) and
 #: one tile's activations at a time bound the memory; reads go on in other threads.
@@ -572,11 +576,8 @@ def encode(cube, model=None, *, out: str | Path | None = None, valid=None, scl=N
 def _encode_to_store(ds, name, model, out, *, min_clear, start, end, tile, overlap, dtype, device, progress,
                      overwrite):
     """``encode(..., out=...)``: the file pipeline of ``alise encode`` into the zarr store ``out``."""
-    import xarray as xr
-
     from alise.encode import EncodeOptions
     from alise.encode import encode as encode_raster
-    from alise.encode.writers import dequantise_embedding
     from alise.errors import AliseError
 
     out = Path(out)
@@ -587,10 +588,7 @@ def _encode_to_store(ds, name, model, out, *, min_clear, start, end, tile, overl
     opts = EncodeOptions(tile=tile, overlap=overlap, dtype=dtype, device=device, progress=progress,
                          overwrite=overwrite, model_name=model_name).validate()
     encode_raster(model, source, out, opts)
-    stored = xr.open_zarr(out, decode_coords="all")
-    emb = dequantise_embedding(stored).assign_coords(n_clear=stored["n_clear"])  # int8: decoded values
-    emb.attrs = {**stored.attrs, **emb.attrs}
-    return emb
+    return open_embedding(out)  # int8: decoded values
 
 
 def _target_dates(dates) -> list[dt.date]:

@@ -59,3 +59,15 @@ def test_the_demo_help_states_its_pre_training_steps():
     parser = dict(_subparsers())["demo"]
     text = next(a.help for a in parser._actions if a.dest == "max_steps")
     assert f"default: {PRESETS['full'].max_steps}, --quick: {PRESETS['quick'].max_steps}" in text
+
+
+def test_help_imports_no_torch_nor_matplotlib():
+    """``alise --help`` and every ``alise CMD --help`` build the parser without the heavy libraries
+    (each command imports them in ``run``), so help answers at once."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from alise.cli import build_parser; build_parser(); "
+            "print(sorted(m for m in ('torch', 'matplotlib', 'rasterio', 'xarray', 'dask') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]", out

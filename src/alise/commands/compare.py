@@ -50,12 +50,11 @@ example:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from alise.compare.runners import KINDS
-
     p.add_argument("data", metavar="DATA", nargs="*",
                    help="labelled series: site folders, PASTIS root, ... (or --files LIST.csv)")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
-    p.add_argument("--models", default=",".join(KINDS), help=f"comma-separated subset of {','.join(KINDS)} (default all)")
+    p.add_argument("--models", default="all", help="comma-separated subset of the models listed above, or all "
+                                                    "(default all)")
     p.add_argument("--model-dir", nargs="+", default=[], metavar="NAME=DIR",
                    help="pre-trained models: alise=DIR (alise pretrain / import-onnx) or alise=builtin, "
                         "ubarn=DIR (a U-BARN export)")
@@ -80,6 +79,8 @@ def parse_models(text: str) -> list[str]:
     from alise.compare.runners import KINDS
     from alise.errors import AliseError
 
+    if str(text).strip().lower() == "all":
+        return list(KINDS)
     kinds = [k.strip().lower() for k in str(text).split(",") if k.strip()]
     bad = [k for k in kinds if k not in KINDS]
     if bad or not kinds:
