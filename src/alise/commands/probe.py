@@ -36,6 +36,7 @@ example:
   alise probe my-model /data/worldcereal-flanders-2018 --mode lp --out probe-lp
   alise probe my-model PASTIS/ --mode lp --solver paper --folds all --out pastis-lp
   alise probe my-model PASTIS/ --mode ft --folds all --out pastis-ft
+  alise probe /data/worldcereal-flanders-2018 --embedding emb.tif --out probe-stored   (features alise encode wrote)
 """
 
 
@@ -55,6 +56,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--eval-crop", default=None, metavar="centre|full",
                    help="evaluate centre crop-size windows (PASTIS default) or full series (default otherwise)")
     p.add_argument("--cache-dir", default=None, help="lp: keep embeddings as .npy memory maps here instead of RAM")
+    p.add_argument("--embedding", nargs="+", default=None, metavar="EMB",
+                   help="lp on stored features: the embedding raster(s) alise encode wrote for DATA (one per "
+                        "series, in order; COG or zarr, any dtype) instead of encoding DATA with a MODEL")
     add_min_clear_argument(p)
     add_input_arguments(p)
     p.add_argument("--random-init", nargs="?", const="fresh", default=None, metavar="fresh|calibrated",
@@ -67,14 +71,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
-    import sys
-
-    import numpy as np
-    import torch
-
     from alise.errors import AliseError
-    from alise.outputs import atomic_dir, check_output
+    from alise.outputs import check_output
 
     cfg = probe_config(args, mode=str(args.mode).lower())
     split = "pixels" if args.random_split else str(args.split).lower()
@@ -91,12 +89,16 @@ def run(args: argparse.Namespace) -> int:
         raise AliseError(f"--scarcity must be a positive number of series (got {args.scarcity})")
     model_dir, args.data = resolve_model_argument(args.model, input_paths(args, *args.data))
     require_inputs(args.data, args.model)
+    if args.embedding is not None:
+        _check_stored_options(args, cfg, model_dir)
     check_output(args.out, args.overwrite)
+
+    if args.embedding is not None:
+        return _probe_stored(args, cfg, split, fractions)
 
     from alise.downstream import open_inputs
     from alise.downstream.features import FeatureCache, SITSStore
-    from alise.downstream.probe import LabelSpace, Probe, alise_parts
-    from alise.metrics import mean_std, metrics_from_confusion
+    from alise.downstream.probe import LabelSpace, alise_parts
     from alise.model.io import load_model
 
     model, model_info = load_model(model_dir)
@@ -110,20 +112,79 @@ def run(args: argparse.Namespace) -> int:
         model_info = {**model_info, "name": f"random twin ({args.random_init}) of {model_info['name']} "
                                             f"(seed {args.seed})"}
     labels = LabelSpace.read(sources, "probe")
-    runs = build_runs(sources, split, folds=args.folds, block=args.block, fractions=fractions, seed=args.seed,
-                      repeats=args.repeats, crop=cfg.crop, eval_crop=args.eval_crop,
-                      scarcity=args.scarcity, subsets=args.subsets)
-
-    print(f"alise probe: model {model_info['name']}, {len(runs)} run(s)", file=sys.stderr)
+    runs = _runs(args, cfg, sources, split, fractions)
     store = SITSStore(sources, model.norm)
     min_clear = input_min_clear(args, model)
     cache = FeatureCache(model, store, cache_dir=args.cache_dir, min_clear=min_clear) if cfg.mode == "lp" else None
+    return _fit_and_report(args, cfg, sources, labels, runs, model_info, model.config.to_dict(), min_clear,
+                           lambda: alise_parts(model, cfg.mode, labels.num_classes, store, cache, min_clear))
+
+
+def _runs(args, cfg, sources, split, fractions):
+    return build_runs(sources, split, folds=args.folds, block=args.block, fractions=fractions, seed=args.seed,
+                      repeats=args.repeats, crop=cfg.crop, eval_crop=args.eval_crop,
+                      scarcity=args.scarcity, subsets=args.subsets)
+
+
+def _check_stored_options(args, cfg, model_dir) -> None:
+    """``--embedding``: the features are given, so no MODEL, no control, no end-to-end mode."""
+    from alise.errors import AliseError
+
+    if model_dir is not None:
+        raise AliseError(f"--embedding gives the features: pass the labelled DATA only, not the model {model_dir}")
+    if cfg.mode != "lp":
+        raise AliseError(f"--mode {cfg.mode} trains the encoder: with --embedding (fixed features) only lp")
+    if args.random_init:
+        raise AliseError("--random-init needs the model: encode DATA with the random twin, or probe MODEL DATA "
+                         "--random-init")
+
+
+def _probe_stored(args, cfg, split, fractions) -> int:
+    """``alise probe DATA --embedding EMB``: ALISE^LP on features read from embedding rasters."""
+    import sys
+
+    from alise.downstream import open_inputs
+    from alise.downstream.features import StoredEmbedding
+    from alise.downstream.heads import LinearProbe
+    from alise.downstream.probe import LabelSpace, ProbeParts
+
+    sources = open_inputs(args.data, start=args.start, end=args.end, **input_options(args))
+    stored = StoredEmbedding(args.embedding, sources, cache_dir=args.cache_dir)
+    labels = LabelSpace.read(sources, "probe")
+    runs = _runs(args, cfg, sources, split, fractions)
+    names = sorted({str(e.attrs.get("ALISE_MODEL", "unnamed model")) for e in stored.embeddings})
+    info = {"name": f"stored embedding of {', '.join(names)}", "path": ",".join(map(str, stored.paths)),
+            "sha256": None}  # the model directory's checksum is not known from its outputs
+    config = {"n_q": stored.n_q, "d_model": stored.n_d, "embedding": [str(p) for p in stored.paths],
+              "ALISE_MODEL_SHA256": [e.attrs.get("ALISE_MODEL_SHA256") for e in stored.embeddings]}
+    code = _fit_and_report(args, cfg, sources, labels, runs, info, config, None,
+                           lambda: ProbeParts(head=LinearProbe(stored.n_q, stored.n_d, labels.num_classes),
+                                              features=stored))
+    filled = sum(stored.n_filled.values())
+    if filled:
+        print(f"alise probe: {filled} pixel(s) without a clear observation (NaN in the embedding) were given "
+              "their series' mean feature", file=sys.stderr)
+    return code
+
+
+def _fit_and_report(args, cfg, sources, labels, runs, model_info, model_config, min_clear, parts) -> int:
+    """Fit one probe per run (``parts()``: a fresh :class:`ProbeParts`), write OUT, print the summary."""
+    import json
+    import sys
+
+    import numpy as np
+    import torch
+
+    from alise.downstream.probe import Probe
+    from alise.metrics import mean_std, metrics_from_confusion
+    from alise.outputs import atomic_dir
+
+    print(f"alise probe: model {model_info['name']}, {len(runs)} run(s)", file=sys.stderr)
     results, first = [], None
     progress = not args.no_progress and sys.stderr.isatty()
     for k, r in enumerate(runs):
         torch.manual_seed(cfg.seed)
-        probe = Probe(sources, labels, cfg, alise_parts(model, cfg.mode, labels.num_classes, store, cache,
-                                                           min_clear))
+        probe = Probe(sources, labels, cfg, parts())
         res = probe.fit(r, progress=progress)
         print(f"alise probe: run {k + 1}/{len(runs)} {r.name} ({cfg.mode}, {res.fit.solver}, {res.fit.stopped} "
               f"after {res.fit.steps} {'iterations' if res.fit.solver == 'lbfgs' else 'steps'}"
@@ -137,7 +198,7 @@ def run(args: argparse.Namespace) -> int:
     report = {
         "task": "segmentation", "mode": cfg.mode, "model": model_info["name"], "model_dir": model_info["path"],
         "random_init": args.random_init, "min_clear": min_clear,
-        "model_id": model_info["sha256"], "model_config": model.config.to_dict(), "probe_config": cfg.to_dict(),
+        "model_id": model_info["sha256"], "model_config": model_config, "probe_config": cfg.to_dict(),
         "data": [str(p) for p in args.data], "n_series": len(sources), "num_classes": labels.num_classes,
         "ignore": list(labels.ignore), "class_names": labels.class_names,
         "trainable_parameters": results[0][1].trainable_parameters,

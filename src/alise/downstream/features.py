@@ -198,3 +198,53 @@ class FeatureCache(FeatureTable):
     def _encode(self, i: int) -> np.ndarray:
         with torch.inference_mode():
             return encode_sits(self._frozen(), self.store.read(i)).cpu().numpy()
+
+
+class StoredEmbedding(FeatureTable):
+    """Frozen features read from embedding rasters written by ``alise encode``, one per source.
+
+    The features of a series encoded once (``alise encode DATA --out EMB``) are the
+    ``(Q·D, H, W)`` values of EMB (query-major, as :class:`FeatureCache` gives them), decoded to
+    float32 by :func:`alise.encode.readers.open_embedding` (COG or zarr, float32, float16 or int8).
+    A pixel without any clear observation (NaN in EMB) gets its series' mean feature, so that its
+    label still counts; :attr:`n_filled` says how many pixels of each source were filled.
+
+    Args:
+        paths: one embedding raster per source, in the order of ``sources``.
+        sources: the labelled series; each embedding must lie on its source's grid.
+        cache_dir: as :class:`FeatureTable`.
+
+    Raises:
+        AliseError: one line, for a count, grid or layout that does not match.
+    """
+
+    def __init__(self, paths, sources, cache_dir: str | Path | None = None):
+        from alise.encode.readers import embedding_grid, open_embedding
+        from alise.errors import AliseError
+
+        super().__init__(self._read, cache_dir)
+        paths = [Path(p) for p in paths]
+        if len(paths) != len(sources):
+            raise AliseError(f"--embedding: {len(paths)} embedding(s) for {len(sources)} series: give one per "
+                             "series, in the order of DATA")
+        self.paths, self.embeddings = paths, [open_embedding(p) for p in paths]
+        for p, emb, src in zip(paths, self.embeddings, sources):
+            grid = embedding_grid(emb)
+            if not grid.overlays(src.grid):
+                raise AliseError(f"{p} ({grid.describe()}) is not on the grid of {src.path} ({src.grid.describe()}): "
+                                 f"encode that series (alise encode {src.path} --out EMB)")
+        layouts = {emb.shape[:2] for emb in self.embeddings}
+        if len(layouts) > 1:
+            raise AliseError(f"--embedding: the embeddings have different (query, feature) layouts {sorted(layouts)}")
+        (self.n_q, self.n_d), = layouts
+        self.n_filled: dict[int, int] = {}
+
+    def _read(self, i: int) -> np.ndarray:
+        emb = self.embeddings[i]
+        y = np.array(emb.values, np.float32).reshape(self.n_q * self.n_d, *emb.shape[-2:])
+        missing = ~np.isfinite(y).all(0)
+        self.n_filled[i] = int(missing.sum())
+        if missing.any():
+            clear = y[:, ~missing]
+            y[:, missing] = (clear.mean(1) if clear.size else np.zeros(y.shape[0], np.float32))[:, None]
+        return y

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from alise.encode.readers import embedding_grid
 from alise.encode.writers import BLOCK, _overview_factors, blocks
 from alise.errors import AliseError
 from alise.plots import PCA_FIT_PIXELS, PICTURE_MAX_SIDE
@@ -44,19 +45,6 @@ def _features(emb, query: int | None):
             raise AliseError(f"--query {query}: the embedding has queries 0 to {n_q - 1}")
         return emb.data[query]
     return emb.data.reshape(n_q * n_d, h, w)
-
-
-def _grid(emb):
-    """The embedding's :class:`~alise.data.source.RasterGrid` (CRS and transform via rioxarray)."""
-    import rioxarray  # noqa: F401  (registers the .rio accessor)
-
-    from alise.data.source import RasterGrid
-
-    try:
-        crs, transform = emb.rio.crs, emb.rio.transform()
-    except Exception:  # noqa: BLE001  (rioxarray raises when there are no spatial coordinates)
-        crs, transform = None, None
-    return RasterGrid(crs, transform, emb.shape[-2], emb.shape[-1])
 
 
 def _read(feats, rows: slice, cols: slice) -> np.ndarray:
@@ -134,7 +122,7 @@ def pca_preview(emb, out: str | os.PathLike, *, query: int | None = None, max_si
         if kind == "png":
             _write_png(out, oh, ow, painted())
         else:
-            _write_tif(out, _grid(emb), painted(), colours, query)
+            _write_tif(out, embedding_grid(emb), painted(), colours, query)
     return {"out": str(out), "size": [oh, ow], "step": step, "sample_step": sample_step,
             "query": query, "explained": [round(float(v), 4) for v in colours.explained],
             "clear_fraction": round(clear / (oh * ow), 4)}

@@ -106,3 +106,17 @@ def open_embedding(path: str | os.PathLike):
                                     "first")
         raise _not_embedding(p, "a file without a .tif, .tiff or .zarr suffix")
     return _open_zarr(p) if kind == "zarr" else _open_cog(p)
+
+
+def embedding_grid(emb):
+    """The :class:`~alise.data.source.RasterGrid` of an embedding ``DataArray (…, y, x)``: its
+    CRS and transform through rioxarray (None when it has none)."""
+    import rioxarray  # noqa: F401  (registers the .rio accessor)
+
+    from alise.data.source import RasterGrid
+
+    try:
+        crs, transform = emb.rio.crs, emb.rio.transform()
+    except Exception:  # noqa: BLE001  (rioxarray raises when there are no spatial coordinates)
+        crs, transform = None, None
+    return RasterGrid(crs, transform, emb.shape[-2], emb.shape[-1])
