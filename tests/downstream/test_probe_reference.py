@@ -18,7 +18,7 @@ import torch
 
 from alise.cli import main
 
-SEEDS = 3
+SEEDS = 2  # split seeds 0, 1: the published encoder beats its twin by ≥ 0.071 on each of seeds 0–4 (README)
 
 
 def sklearn_f1(features: np.ndarray, labels: np.ndarray, runs, label_space, cs) -> list[float]:

@@ -15,13 +15,16 @@ PROBE = ["--block", "8", "--repeats", "2", "--no-progress"]
 
 
 @pytest.fixture(scope="module")
-def stored(tiny_model_dir, site, tmp_path_factory):
-    """The site encoded by the tiny model: float32 COG and int8 zarr."""
+def stored(tiny_model_dir, site, make_site_fn, tmp_path_factory):
+    """The site encoded by the tiny model (float32 COG, int8 and float32 zarr), and another site."""
     root = tmp_path_factory.mktemp("stored")
     paths = {"tif": root / "emb.tif", "int8": root / "emb8.zarr", "zarr": root / "emb.zarr"}
     for key, path in paths.items():
         extra = ["--dtype", "int8"] if key == "int8" else []
         assert main(["encode", str(tiny_model_dir), str(site), "--out", str(path), "--no-progress", *extra]) == 0
+    other_site = make_site_fn(root / "other", size=24)  # another grid
+    paths["other"] = root / "other.tif"
+    assert main(["encode", str(tiny_model_dir), str(other_site), "--out", str(paths["other"]), "--no-progress"]) == 0
     return paths
 
 
@@ -80,12 +83,8 @@ def test_pixels_without_a_clear_observation_get_the_series_mean(stored, site, tm
     (["{site}", "--embedding", "{other}"], "is not on the grid of"),
     (["{site}", "--embedding", "{site}/labels.tif"], "not an embedding written by alise encode"),
 ])
-def test_wrong_stored_inputs_are_one_line_errors(args, message, tiny_model_dir, site, stored, make_site_fn,
-                                                 tmp_path, capsys):
-    other_site = make_site_fn(tmp_path / "other", size=24)
-    other = tmp_path / "other.tif"
-    assert main(["encode", str(tiny_model_dir), str(other_site), "--out", str(other), "--no-progress"]) == 0
-    capsys.readouterr()
+def test_wrong_stored_inputs_are_one_line_errors(args, message, tiny_model_dir, site, stored, tmp_path, capsys):
+    other = stored["other"]
     given = [a.format(model=tiny_model_dir, site=site, emb=stored["tif"], other=other) for a in args]
     assert main(["probe", *given, "--out", str(tmp_path / "o"), "--no-progress"]) == 2
     err = capsys.readouterr().err.strip()
