@@ -32,7 +32,7 @@ def test_readme_tour_runs(tmp_path, monkeypatch, capsys, flanders):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "shared").symlink_to(flanders.parents[1])  # flanders = <shared>/data/worldcereal-flanders-2018
     commands = tour_commands()
-    assert [c[1] for c in commands] == ["check", "models", "encode", "preview", "probe", "synth", "change", "change",
+    assert [c[1] for c in commands] == ["check", "models", "encode", "preview", "probe", "classify", "synth", "change", "change",
                                         "reconstruct", "pretrain", "info", "probe", "compare", "import-onnx"]
     for argv in commands:
         args = [a.replace("../shared", "shared") for a in argv[1:]]
@@ -40,7 +40,7 @@ def test_readme_tour_runs(tmp_path, monkeypatch, capsys, flanders):
             args += SMALL
         code = main(args)
         assert code == 0, f"`{shlex.join(argv)}` exited {code}: {capsys.readouterr().err[-2000:]}"
-    assert (tmp_path / "emb.tif").is_file() and (tmp_path / "emb.png").is_file() and (tmp_path / "cmp" / "comparison.md").is_file()
+    assert (tmp_path / "emb.tif").is_file() and (tmp_path / "emb.png").is_file() and (tmp_path / "classes.tif").is_file() and (tmp_path / "cmp" / "comparison.md").is_file()
 
 
 def python_blocks() -> list[str]:

@@ -1,5 +1,6 @@
-"""``alise probe DATA --embedding EMB``: the linear probe on features written by ``alise encode``
-(encode once, probe many times) gives the figures of the probe that encodes DATA itself."""
+"""Encode once, then probe and map: ``alise probe DATA --embedding EMB`` (the linear probe on
+features written by ``alise encode``) gives the figures of the probe that encodes DATA itself, and
+``alise classify EMB --head PROBE`` maps any embedding raster with the fitted head."""
 
 from __future__ import annotations
 
@@ -90,3 +91,74 @@ def test_wrong_stored_inputs_are_one_line_errors(args, message, tiny_model_dir, 
     err = capsys.readouterr().err.strip()
     assert err.startswith("alise probe: error:") and message in err and "\n" not in err, err
     assert not (tmp_path / "o").exists()
+
+
+@pytest.fixture(scope="module")
+def probed(tiny_model_dir, site, tmp_path_factory):
+    out = tmp_path_factory.mktemp("probed") / "probe"
+    assert main(["probe", str(tiny_model_dir), str(site), "--out", str(out), *PROBE]) == 0
+    return out
+
+
+def test_classify_maps_an_embedding_as_the_probe_predicted_it(probed, stored, site, tmp_path, capsys):
+    from alise.downstream.classify import classify_raster, load_head
+    from alise.encode.readers import open_embedding
+
+    out = tmp_path / "classes.tif"
+    assert main(["classify", str(stored["tif"]), "--head", str(probed), "--out", str(out), "--no-progress"]) == 0
+    assert "wrote" in capsys.readouterr().out
+    with rasterio.open(out) as f, rasterio.open(probed / "prediction.tif") as p, rasterio.open(site / "labels.tif") as lab:
+        classes, predicted = f.read(1), p.read(1)
+        assert f.crs == lab.crs and f.transform == lab.transform and f.nodata == 255 and f.dtypes[0] == "uint8"
+        assert f.tags()["classes"] == p.tags()["classes"]
+    np.testing.assert_array_equal(classes, predicted)
+    head, _ = load_head(probed / "head.safetensors")
+    blocked = tmp_path / "blocked.tif"
+    info = classify_raster(open_embedding(stored["tif"]), head, blocked, block=8, progress=False)  # 4 × 4 blocks
+    with rasterio.open(blocked) as f:
+        np.testing.assert_array_equal(f.read(1), classes)
+    assert sum(info["counts"]) == classes.size and info["nodata"] == 0
+
+
+def test_classify_leaves_pixels_without_a_clear_observation_as_nodata(probed, stored, tmp_path):
+    import shutil
+
+    import zarr
+
+    emb = tmp_path / "holes.zarr"
+    shutil.copytree(stored["zarr"], emb)
+    zarr.open_group(emb, mode="r+", zarr_format=2)["embedding"][:, :, :3, :5] = np.nan
+    out = tmp_path / "classes.tif"
+    assert main(["classify", str(emb), "--head", str(probed), "--out", str(out), "--no-progress"]) == 0
+    with rasterio.open(out) as f, rasterio.open(probed / "prediction.tif") as p:
+        classes, predicted = f.read(1), p.read(1)
+    assert (classes[:3, :5] == 255).all()
+    keep = np.ones(classes.shape, bool)
+    keep[:3, :5] = False
+    np.testing.assert_array_equal(classes[keep], predicted[keep])
+
+
+@pytest.mark.parametrize("args, message", [
+    (["{emb}", "--head", "{tmp}/nothing"], "no such file"),
+    (["{emb}", "--head", "{labels}"], "not a safetensors file"),
+    (["{emb}", "--head", "{small}"], "the head takes 5 features but the embedding has"),
+    (["{emb}", "--head", "{probe}", "--out", "{tmp}/a.png"], "a class map is a GeoTIFF"),
+    (["{emb}", "--head", "{probe}", "--out", "{emb}"], "already exists"),
+    (["{labels}", "--head", "{probe}"], "not an embedding written by alise encode"),
+])
+def test_wrong_classify_inputs_are_one_line_errors(args, message, probed, stored, site, tmp_path, capsys):
+    from alise.commands.probe import _save_head
+    from alise.downstream.heads import LinearProbe
+    from alise.downstream.probe import LabelSpace
+
+    small = tmp_path / "small.safetensors"
+    _save_head(LinearProbe(1, 5, 3), small, LabelSpace(3, (0,), ["a", "b", "c"]), {"name": "x", "sha256": None})
+    fmt = dict(emb=stored["tif"], tmp=tmp_path, labels=site / "labels.tif", small=small, probe=probed)
+    given = [a.format(**fmt) for a in args]
+    if "--out" not in given:
+        given += ["--out", str(tmp_path / "o.tif")]
+    before = sorted(tmp_path.iterdir())
+    assert main(["classify", *given, "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("alise classify: error:") and message in err and "\n" not in err, err
+    assert sorted(tmp_path.iterdir()) == before
